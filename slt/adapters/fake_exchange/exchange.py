@@ -1,0 +1,319 @@
+"""FakeExchange: the OrderGateway port over a simulated account (choices: see __init__)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from slt.adapters.fake_exchange import codes
+from slt.adapters.fake_exchange.account import Account, opens_exposure
+from slt.adapters.fake_exchange.book import SimOrder, WorkingBook, crosses, fires_at
+from slt.adapters.fake_exchange.codes import rejected
+from slt.domain.filters import FilterViolation, SymbolFilters
+from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
+from slt.domain.values import Balance, ExchangePosition, Quote, Side
+from slt.ports.clock import Clock
+from slt.ports.order_gateway import FillListener, OrderGateway
+
+KNOCKED_OUT = "reduce-only order expired: it no longer reduces the position"
+NO_MARGIN = codes.MESSAGES[codes.MARGIN_INSUFFICIENT]
+
+
+class FakeExchange(OrderGateway):
+    """The OrderGateway port over a simulated account, driven by `on_quote`.
+
+    Everything happens synchronously inside the call that causes it: `place` has executed, and
+    every listener has seen the resulting fills, before its coroutine returns; a quote fires
+    working orders before `on_quote` returns. Time comes only from `clock` (fill timestamps).
+    """
+
+    def __init__(
+        self,
+        filters: Mapping[str, SymbolFilters],
+        clock: Clock,
+        *,
+        wallet: Decimal = Decimal("10000"),
+        taker_fee: Decimal = Decimal("0.0005"),
+        maker_fee: Decimal = Decimal("0.0002"),
+        default_leverage: int = 10,
+        max_leverage: int = 125,
+    ) -> None:
+        self._filters = dict(filters)
+        self._clock = clock
+        self._taker_fee = taker_fee
+        self._maker_fee = maker_fee
+        self._max_leverage = max_leverage
+        self._account = Account(wallet, default_leverage)
+        self._book = WorkingBook()
+        self._thresholds = self._book.thresholds  # aliased: one attribute hop less per quote
+        self._quotes: dict[str, Quote] = {}
+        self._orders: dict[tuple[str, str], SimOrder] = {}
+        self._listeners: list[FillListener] = []
+        self._fills: list[Fill] = []
+        self._last_order_id = 0
+        self._fault: tuple[BaseException, bool] | None = None
+
+    # -- market data and set-up (beyond the port) -------------------------------------------
+
+    def on_quote(self, q: Quote) -> None:
+        """Take a market update; fire the symbol's working orders that it reaches."""
+        symbol = q[0]
+        self._quotes[symbol] = q
+        at = self._thresholds.get(symbol)
+        if at is not None:
+            bid_stop, bid_take, ask_stop, ask_take = at
+            # Chained comparisons: the quickest "strictly inside every threshold" test.
+            if not (bid_stop < q[2] < bid_take and ask_take < q[4] < ask_stop):
+                self._fire_working(symbol, q[2], q[4])
+
+    def add_symbol(self, filters: SymbolFilters) -> None:
+        self._filters[filters.symbol] = filters
+
+    @property
+    def fills(self) -> Sequence[Fill]:
+        """Every execution so far, oldest first (a copy: for streaming, add a fill listener)."""
+        return tuple(self._fills)
+
+    def fail_next(self, exc: BaseException, *, after_execution: bool = False) -> None:
+        """Make the next `place` raise `exc` once.
+
+        By default the order never reaches the exchange; with `after_execution` it is processed
+        (and may fill) before `exc` is raised, like an acknowledgement lost on the way back.
+        """
+        self._fault = (exc, after_execution)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        """Working orders, of one symbol or all, in arrival order."""
+        lists = [self._book.of(symbol)] if symbol else list(self._book.orders.values())
+        working = sorted((o for lst in lists for o in lst), key=lambda o: int(o.exchange_id))
+        return [o.state() for o in working]
+
+    # -- OrderGateway ------------------------------------------------------------------------
+
+    async def place(self, order: OrderRequest) -> OrderState:
+        fault, self._fault = self._fault, None
+        if fault is not None and not fault[1]:
+            raise fault[0]
+        try:
+            return self._place(order)
+        finally:
+            if fault is not None:
+                # The outcome happened; only its acknowledgement is lost.
+                raise fault[0]
+
+    async def cancel(self, symbol: str, client_id: str) -> OrderState:
+        if symbol not in self._filters:
+            raise rejected(codes.INVALID_SYMBOL)
+        order = self._orders.get((symbol, client_id))
+        if order is None or order.status.is_final:
+            raise rejected(codes.UNKNOWN_ORDER)
+        self._finish(order, OrderStatus.CANCELED)
+        return order.state()
+
+    async def query(self, symbol: str, client_id: str) -> OrderState | None:
+        order = self._orders.get((symbol, client_id))
+        return order.state() if order is not None else None
+
+    async def positions(self) -> list[ExchangePosition]:
+        account = self._account
+        return [
+            ExchangePosition(
+                symbol=symbol,
+                qty=pos.qty,
+                entry_price=pos.entry,
+                unrealized_pnl=pos.unrealised(self._mark(symbol)),
+                leverage=account.leverage_of(symbol),
+            )
+            for symbol, pos in account.positions.items()
+            if pos.qty
+        ]
+
+    async def balance(self) -> Balance:
+        account = self._account
+        return Balance(
+            wallet=account.wallet,
+            available=account.available(self._mark),
+            unrealized_pnl=account.unrealised(self._mark),
+        )
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        if symbol not in self._filters:
+            raise rejected(codes.INVALID_SYMBOL)
+        if not 1 <= leverage <= self._max_leverage:
+            raise rejected(codes.INVALID_LEVERAGE, f"Leverage {leverage} is not valid")
+        self._account.leverage[symbol] = leverage
+        return leverage
+
+    async def symbol_filters(self) -> dict[str, SymbolFilters]:
+        return dict(self._filters)
+
+    def add_fill_listener(self, listener: FillListener) -> None:
+        self._listeners.append(listener)
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def _place(self, req: OrderRequest) -> OrderState:
+        filters = self._filters.get(req.symbol)
+        if filters is None:
+            raise rejected(codes.INVALID_SYMBOL)
+        if (req.symbol, req.client_id) in self._orders:
+            raise rejected(codes.DUPLICATE_CLIENT_ID)
+        quote = self._quotes.get(req.symbol)
+        market = req.type is OrderType.MARKET
+        try:
+            filters.check(
+                req.qty, self._check_price(req, quote), market=market, reduce_only=req.reduce_only
+            )
+        except FilterViolation as violation:
+            raise rejected(violation.code, str(violation)) from None
+        if req.reduce_only and not _reduces(self._account.qty(req.symbol), req.side):
+            raise rejected(codes.REDUCE_ONLY_REJECTED)
+        if quote is not None and crosses(fires_at(req), quote.bid, quote.ask):
+            if req.type.is_conditional:
+                raise rejected(codes.WOULD_IMMEDIATELY_TRIGGER)
+            market = True  # a crossing LIMIT takes liquidity like a MARKET order
+        if market:
+            assert quote is not None  # _check_price refused MARKET orders without a quote
+            return self._take(req, quote)
+        return self._rest(req, quote)
+
+    def _check_price(self, req: OrderRequest, quote: Quote | None) -> Decimal:
+        """The price the filters judge: the touch for MARKET, else the limit or trigger."""
+        if req.type is OrderType.MARKET:
+            if quote is None:
+                raise rejected(
+                    codes.UNABLE_TO_FILL, f"Unable to fill: no quote for {req.symbol} yet."
+                )
+            return _taker_price(req.side, quote)
+        name, level = (
+            ("stopPrice", req.stop_price) if req.type.is_conditional else ("price", req.price)
+        )
+        if level is None:
+            raise rejected(codes.MANDATORY_PARAM, f"Mandatory parameter '{name}' was not sent.")
+        return level
+
+    def _take(self, req: OrderRequest, quote: Quote) -> OrderState:
+        price = _taker_price(req.side, quote)
+        qty = self._executable(req, req.qty)
+        if not self._margin_ok(req, qty, price, self._taker_fee):
+            raise rejected(codes.MARGIN_INSUFFICIENT)
+        order = self._accept(req, qty)
+        self._execute(order, qty, price, maker=False)
+        return order.state()
+
+    def _rest(self, req: OrderRequest, quote: Quote | None) -> OrderState:
+        if req.type is OrderType.LIMIT:
+            assert req.price is not None
+            if not self._margin_ok(req, req.qty, req.price, self._maker_fee):
+                raise rejected(codes.MARGIN_INSUFFICIENT)
+        order = self._accept(req, req.qty)
+        order.fires_at = fires_at(req)
+        self._book.add(order)
+        return order.state()
+
+    def _accept(self, req: OrderRequest, qty: Decimal) -> SimOrder:
+        self._last_order_id += 1
+        order = SimOrder(request=req, exchange_id=str(self._last_order_id), qty=qty)
+        self._orders[(req.symbol, req.client_id)] = order
+        return order
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def _fire_working(self, symbol: str, bid: float, ask: float) -> None:
+        # Snapshot first: each execution can fill, expire or remove other working orders.
+        for order in [o for o in self._book.of(symbol) if o.fires(bid, ask)]:
+            if not order.status.is_final:
+                self._fire(order, bid, ask)
+
+    def _fire(self, order: SimOrder, bid: float, ask: float) -> None:
+        req = order.request
+        if req.type is OrderType.LIMIT:
+            assert req.price is not None
+            price, maker, rate = req.price, True, self._maker_fee
+        else:
+            price = _dec(ask if req.side is Side.BUY else bid)
+            maker, rate = False, self._taker_fee
+        qty = self._executable(req, order.remaining)
+        if qty <= 0:
+            self._finish(order, OrderStatus.EXPIRED, KNOCKED_OUT)
+        elif not self._margin_ok(req, qty, price, rate):
+            self._finish(order, OrderStatus.EXPIRED, NO_MARGIN)
+        else:
+            order.qty = order.filled_qty + qty
+            self._execute(order, qty, price, maker=maker)
+
+    def _execute(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> None:
+        """Book one trade of `qty` (all or part of what remains) and publish its Fill."""
+        req = order.request
+        fee = price * qty * (self._maker_fee if maker else self._taker_fee)
+        signed = qty if req.side is Side.BUY else -qty
+        realised = self._account.trade(req.symbol, signed, price, fee)
+        order.record_fill(qty, price)
+        if order.status.is_final:
+            self._book.remove(order)
+        fill = Fill(
+            symbol=req.symbol,
+            client_id=req.client_id,
+            trade_id=len(self._fills) + 1,
+            side=req.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            realized_pnl=realised,
+            ts_ms=self._clock.now_ms(),
+            order_status=order.status,
+            reduce_only=req.reduce_only,
+            is_maker=maker,
+        )
+        self._fills.append(fill)
+        self._knock_out_reduce_only(req.symbol)
+        for listener in tuple(self._listeners):
+            listener(fill)
+
+    def _knock_out_reduce_only(self, symbol: str) -> None:
+        position = self._account.qty(symbol)
+        for order in list(self._book.of(symbol)):
+            if order.request.reduce_only and not _reduces(position, order.request.side):
+                self._finish(order, OrderStatus.EXPIRED, KNOCKED_OUT)
+
+    def _finish(self, order: SimOrder, status: OrderStatus, reason: str = "") -> None:
+        order.status = status
+        order.reason = reason
+        self._book.remove(order)
+
+    # -- account helpers ---------------------------------------------------------------------
+
+    def _executable(self, req: OrderRequest, qty: Decimal) -> Decimal:
+        """`qty`, cut to the open position for a reduce-only order (0 if nothing to reduce)."""
+        if not req.reduce_only:
+            return qty
+        position = self._account.qty(req.symbol)
+        return min(qty, abs(position)) if _reduces(position, req.side) else Decimal(0)
+
+    def _margin_ok(self, req: OrderRequest, qty: Decimal, price: Decimal, rate: Decimal) -> bool:
+        signed = qty if req.side is Side.BUY else -qty
+        if req.reduce_only or not opens_exposure(self._account.qty(req.symbol), signed):
+            return True
+        quote = self._quotes.get(req.symbol)
+        own_mark = _dec(quote.mid) if quote is not None else price
+        after = self._account.available_after(
+            req.symbol, signed, price, price * qty * rate, self._mark, own_mark
+        )
+        return after >= 0
+
+    def _mark(self, symbol: str) -> Decimal:
+        quote = self._quotes.get(symbol)
+        return _dec(quote.mid) if quote is not None else self._account.position(symbol).entry
+
+
+def _dec(price: float) -> Decimal:
+    """Exact Decimal of a quote price: repr is the shortest string that round-trips."""
+    return Decimal(repr(price))
+
+
+def _taker_price(side: Side, quote: Quote) -> Decimal:
+    return _dec(quote.ask if side is Side.BUY else quote.bid)
+
+
+def _reduces(position: Decimal, side: Side) -> bool:
+    return position != 0 and (position > 0) == (side is Side.SELL)

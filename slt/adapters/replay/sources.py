@@ -1,0 +1,61 @@
+"""What to replay: a file, optionally labelled with the symbol it holds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from slt.domain.values import DAY_MS, HOUR_MS, MINUTE_MS
+
+_SYMBOL = re.compile(r"[A-Z0-9]+")
+# A leading token of capitals and digits that holds at least one letter, so a file named by
+# date ("20240718-quotes.csv") is not taken for a symbol.
+_NAME_SYMBOL = re.compile(r"(?=[0-9]*[A-Z])([A-Z0-9]{2,})(?:[-_.]|$)")
+_NAME_INTERVAL = re.compile(r"(?:^|[-_.])([1-9][0-9]*)([smhdw])(?=[-_.]|$)")
+_UNIT_MS = {"s": 1000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    """A data file and the symbol the user says it holds.
+
+    `symbol` None: take it from the file (a `symbol` column, else the file name). Given for a
+    multi-symbol file, it selects that symbol's rows.
+    """
+
+    path: Path
+    symbol: str | None = None
+
+
+def parse_data_arg(text: str) -> DataSource:
+    """Parse a CLI value `[SYMBOL=]PATH`.
+
+    The text before the first `=` is a symbol only if it looks like one, so a path that merely
+    contains `=` (`runs/spread=1/x.csv`) stays a path.
+    """
+    head, sep, tail = text.partition("=")
+    if sep and _SYMBOL.fullmatch(head):
+        if not tail:
+            raise ValueError(f"--data {text!r}: no file after {head}=")
+        return DataSource(Path(tail), head)
+    if not text:
+        raise ValueError("--data: empty path")
+    return DataSource(Path(text))
+
+
+def is_symbol(text: str) -> bool:
+    return _SYMBOL.fullmatch(text) is not None
+
+
+def symbol_from_name(path: Path) -> str | None:
+    """`BTCUSDT` from `BTCUSDT-quotes.csv.gz` or `BTCUSDT-5m-20251130-20260129.csv.gz`."""
+    match = _NAME_SYMBOL.match(path.name)
+    return match.group(1) if match else None
+
+
+def interval_from_name(path: Path) -> int | None:
+    """Bar interval in ms from a token like `5m` or `1h` in the file name, if there is one."""
+    stem = path.name.split(".", 1)[0]
+    match = _NAME_INTERVAL.search(stem)
+    return int(match.group(1)) * _UNIT_MS[match.group(2)] if match else None

@@ -1,0 +1,146 @@
+"""Settings: defaults, overridden by a TOML file, validated before anything starts.
+
+A bad value stops start-up with a message naming its key (`risk.max_leverage: ...`).
+Secrets are not settings: API keys come from the environment or a key file (Binance adapters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from slt.domain.sizing import RiskLimits
+from slt.domain.strategy import EmaTrendParams
+
+MODES = ("simulate", "paper", "live")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message starts with the offending key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExitConfig:
+    max_hold_minutes: int = 24 * 60
+    hard_loss_fraction: Decimal = Decimal("0.5")
+    trail_activation_r: Decimal = Decimal(1)
+    exchange_stop: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    wallet: Decimal = Decimal(10_000)
+    taker_fee: Decimal = Decimal("0.0005")
+    maker_fee: Decimal = Decimal("0.0002")
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationConfig:
+    spread_bps: float = 1.0  # for kline data expanded into quotes
+    # Kline data yields a quote every third of a bar, so the live default (5 s) would call
+    # every simulated quote stale.
+    stale_after_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: str = "simulate"
+    interval: str = "5m"
+    trading_period_s: int = 60
+    virtual_period_s: int = 10
+    stale_after_s: float = 5.0
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    exits: ExitConfig = field(default_factory=ExitConfig)
+    strategy: EmaTrendParams = field(default_factory=EmaTrendParams)
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        for key in ("trading_period_s", "virtual_period_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key}: must be positive")
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return _build(Settings, data, "")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown setting")
+    kwargs = {}
+    for name in names & set(data):
+        kwargs[name] = _convert(hints[name], data[name], f"{prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        # Domain validators name the field as `Class.field`; make that the full key.
+        message = str(exc).replace(f"{cls.__name__}.", prefix)
+        if prefix and not message.startswith(prefix):
+            message = f"{prefix.rstrip('.')}: {message}"
+        raise ConfigError(message) from None
+
+
+def _convert(kind: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, key + ".")
+    if isinstance(kind, types.UnionType):
+        if value is None:
+            return None
+        kind = next(k for k in kind.__args__ if k is not type(None))
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind is int:
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            result = float(value)
+            if result != result or result in (float("inf"), float("-inf")):
+                raise ValueError
+            return result
+        if kind is Decimal:
+            if isinstance(value, bool):
+                raise ValueError
+            result = Decimal(str(value))
+            if not result.is_finite():
+                raise ValueError
+            return result
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (ValueError, TypeError, InvalidOperation):
+        raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}") from None
+    raise ConfigError(f"{key}: unsupported setting type {kind}")

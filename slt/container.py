@@ -1,0 +1,139 @@
+"""Composition root: the one place where adapters are chosen and wired to ports.
+
+`mode` selects the adapters (only `simulate` exists until the Binance adapters land; `paper`
+and `live` plug in here and nowhere else).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from dependency_injector import containers, providers
+
+from slt.adapters.clocks.simulated import SimulatedClock
+from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.replay_feed import ReplayFeed
+from slt.adapters.sqlite_store import SqliteStore
+from slt.config import Settings
+from slt.data_service import BarBuilder
+from slt.domain.filters import SymbolFilters
+from slt.position_controller import ExitSettings, PositionController
+from slt.reporter import DailyReporter
+from slt.scheduler import Job, UnifiedScheduler
+from slt.trader import RuleTrader, VirtualBook
+
+
+def _exit_settings(settings: Settings) -> ExitSettings:
+    e = settings.exits
+    return ExitSettings(
+        max_hold_ms=e.max_hold_minutes * 60_000,
+        hard_loss_fraction=e.hard_loss_fraction,
+        trail_activation_r=e.trail_activation_r,
+        exchange_stop=e.exchange_stop,
+    )
+
+
+def _stale_after_ms(settings: Settings) -> int:
+    seconds = (
+        settings.simulation.stale_after_s
+        if settings.mode == "simulate"
+        else (settings.stale_after_s)
+    )
+    return round(seconds * 1000)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    filters = providers.Dependency(instance_of=dict)  # symbol -> SymbolFilters
+    start_ms = providers.Dependency(instance_of=int)
+    out_dir = providers.Dependency(instance_of=Path)
+    db_path = providers.Dependency(instance_of=str)
+
+    mode = providers.Callable(lambda s: s.mode, settings)
+    exit_settings = providers.Singleton(_exit_settings, settings)
+
+    clock = providers.Selector(mode, simulate=providers.Singleton(SimulatedClock, start_ms))
+    store = providers.Singleton(SqliteStore, db_path)
+    gateway = providers.Selector(
+        mode,
+        simulate=providers.Singleton(
+            FakeExchange,
+            filters,
+            clock,
+            wallet=settings.provided.exchange.wallet,
+            taker_fee=settings.provided.exchange.taker_fee,
+            maker_fee=settings.provided.exchange.maker_fee,
+        ),
+    )
+    feed = providers.Selector(
+        mode,
+        simulate=providers.Singleton(
+            ReplayFeed, clock, providers.Callable(_stale_after_ms, settings)
+        ),
+    )
+    bars = providers.Singleton(BarBuilder, settings.provided.interval)
+    controller = providers.Singleton(
+        PositionController, clock, gateway, store, filters, exit_settings
+    )
+    virtual = providers.Singleton(
+        VirtualBook,
+        store,
+        exit_settings,
+        providers.Callable(lambda s: float(s.exchange.taker_fee), settings),
+    )
+    trader = providers.Singleton(
+        RuleTrader,
+        clock=clock,
+        gateway=gateway,
+        feed=feed,
+        bars=bars,
+        controller=controller,
+        virtual=virtual,
+        store=store,
+        filters=filters,
+        limits=settings.provided.risk,
+        params=settings.provided.strategy,
+        taker_fee=settings.provided.exchange.taker_fee,
+    )
+    reporter = providers.Singleton(
+        DailyReporter, store, gateway, providers.Callable(lambda d: d / "reports", out_dir)
+    )
+    jobs = providers.List(
+        providers.Factory(
+            Job,
+            name="trading",
+            period_ms=providers.Callable(lambda s: s.trading_period_s * 1000, settings),
+            run=trader.provided.trading_cycle,
+        ),
+        providers.Factory(
+            Job,
+            name="virtual",
+            period_ms=providers.Callable(lambda s: s.virtual_period_s * 1000, settings),
+            run=trader.provided.virtual_cycle,
+        ),
+        providers.Factory(
+            Job, name="daily_report", period_ms=86_400_000, run=reporter.provided.report
+        ),
+    )
+    scheduler = providers.Singleton(UnifiedScheduler, clock, jobs)
+
+
+def build_container(
+    settings: Settings,
+    filters: dict[str, SymbolFilters],
+    start_ms: int,
+    out_dir: Path,
+    db_path: str | None = None,
+) -> Container:
+    container = Container(
+        settings=settings,
+        filters=filters,
+        start_ms=start_ms,
+        out_dir=out_dir,
+        db_path=db_path or str(out_dir / "state.db"),
+    )
+    return container
+
+
+__all__ = ["Container", "Decimal", "build_container"]

@@ -1,0 +1,36 @@
+"""Clock port: the only source of time and the only way to wait."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Clock(ABC):
+    """Wall time in live trading, discrete-event time in simulation.
+
+    Every coroutine of the bot is started with `spawn` and waits only with `sleep`/`sleep_until`:
+    a simulated clock may then advance time exactly when every task is idle, so the same
+    coroutines run live and simulated.
+    """
+
+    @abstractmethod
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch (UTC)."""
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC)
+
+    @abstractmethod
+    async def sleep_until(self, ts_ms: int) -> None:
+        """Return at `ts_ms` (at once if it has passed)."""
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self.now_ms() + round(seconds * 1000))
+
+    @abstractmethod
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `coro` as a task that this clock supervises."""

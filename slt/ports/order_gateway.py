@@ -1,0 +1,74 @@
+"""OrderGateway port: orders, positions and account state at an exchange."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import Fill, OrderRequest, OrderState
+from slt.domain.values import Balance, ExchangePosition
+
+FillListener = Callable[[Fill], None]
+
+
+class GatewayError(Exception):
+    """Base of everything an OrderGateway raises."""
+
+
+class OrderRejected(GatewayError):
+    """The exchange refused the order for a business reason (margin, filters, unknown order).
+
+    Such a refusal is final for that request and says nothing about the connection's health.
+    `code` is Binance's error code for the case.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class OrderOutcomeUnknown(GatewayError):
+    """The request may or may not have reached the exchange (timeout, disconnect, 503 unknown).
+
+    The caller must query the order by its client id before doing anything else with it.
+    """
+
+
+class GatewayUnavailable(GatewayError):
+    """The request was not sent: the connection is down or the circuit breaker holds it back."""
+
+
+class OrderGateway(ABC):
+    @abstractmethod
+    async def place(self, order: OrderRequest) -> OrderState:
+        """Send `order`. Raises OrderRejected, OrderOutcomeUnknown or GatewayUnavailable."""
+
+    @abstractmethod
+    async def cancel(self, symbol: str, client_id: str) -> OrderState:
+        """Cancel an open order. OrderRejected(-2011) if it is unknown or already final."""
+
+    @abstractmethod
+    async def query(self, symbol: str, client_id: str) -> OrderState | None:
+        """The order with this client id, or None if the exchange never received it."""
+
+    @abstractmethod
+    async def positions(self) -> list[ExchangePosition]:
+        """Every non-flat position."""
+
+    @abstractmethod
+    async def balance(self) -> Balance:
+        """USDT wallet of the futures account."""
+
+    @abstractmethod
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set and return the symbol's leverage."""
+
+    @abstractmethod
+    async def symbol_filters(self) -> dict[str, SymbolFilters]:
+        """Trading rules of every tradable symbol."""
+
+    @abstractmethod
+    def add_fill_listener(self, listener: FillListener) -> None:
+        """Call `listener` with every execution of this account's orders, in order, once each."""

@@ -1,0 +1,334 @@
+"""PositionController.
+
+Reacts to each quote through `on_quote` (a synchronous feed listener): a symbol's open positions
+are checked by their ExitGuards, and only when one trips does the controller leave the hot path
+to take a state-machine transition and send an exit. Fills, from whichever stream delivers
+them, drive the positions' lifecycles in `on_fill`.
+
+Every position gets a reduce-only STOP_MARKET at its stop on the exchange as soon as it opens,
+so it stays protected while the bot is down; take-profit, trailing, time and reversal exits are
+the controller's own market orders.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import Fill, OrderRequest, OrderType
+from slt.domain.position import Position
+from slt.domain.sizing import Sizing
+from slt.domain.strategy import Candidate
+from slt.domain.values import Quote
+from slt.ports.clock import Clock
+from slt.ports.order_gateway import (
+    GatewayError,
+    OrderGateway,
+    OrderOutcomeUnknown,
+    OrderRejected,
+)
+from slt.ports.store import Store, TradeRecord
+
+log = logging.getLogger(__name__)
+
+ClosedListener = Callable[[Position], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExitSettings:
+    max_hold_ms: int = 24 * 3_600_000
+    hard_loss_fraction: Decimal = Decimal("0.5")  # of margin
+    trail_activation_r: Decimal = Decimal(1)  # trailing starts once this many R in profit
+    exchange_stop: bool = True  # keep a reduce-only stop order on the exchange
+
+    def __post_init__(self) -> None:
+        if self.max_hold_ms < 0:
+            raise ValueError("exits.max_hold_minutes must not be negative")
+        if not self.hard_loss_fraction >= 0:
+            raise ValueError("exits.hard_loss_fraction must not be negative")
+        if self.trail_activation_r < 0:
+            raise ValueError("exits.trail_activation_r must not be negative")
+
+
+class PositionController:
+    def __init__(
+        self,
+        clock: Clock,
+        gateway: OrderGateway,
+        store: Store,
+        filters: dict[str, SymbolFilters],
+        settings: ExitSettings,
+    ) -> None:
+        self._clock = clock
+        self._gateway = gateway
+        self._store = store
+        self._filters = filters
+        self._settings = settings
+        self.positions: dict[int, Position] = {}
+        self._guards: dict[str, list[ExitGuard]] = {}
+        self._orders: dict[str, tuple[Position, str]] = {}
+        self._plans: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
+        self._closed_listeners: list[ClosedListener] = []
+        self.exits_requested = 0
+        gateway.add_fill_listener(self.on_fill)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def open_symbols(self) -> set[str]:
+        return {p.symbol for p in self.positions.values()}
+
+    def add_closed_listener(self, listener: ClosedListener) -> None:
+        self._closed_listeners.append(listener)
+
+    # -- hot path --------------------------------------------------------------------------
+
+    def on_quote(self, q: Quote) -> None:
+        guards = self._guards.get(q.symbol)
+        if guards:
+            for guard in guards:
+                if guard.check(q):
+                    self._tripped(guard, q)
+                    return  # the list changed; other positions of the symbol see the next quote
+
+    def _tripped(self, guard: ExitGuard, q: Quote) -> None:
+        guard.sync()
+        p = guard.position
+        decision = evaluate_exits(p, q, None, q.ts_ms)
+        if decision is not None:
+            self.request_exit(p, decision)
+
+    # -- entries ---------------------------------------------------------------------------
+
+    async def open_position(
+        self, candidate: Candidate, sizing: Sizing, entry_price: Decimal
+    ) -> Position:
+        """Send a market entry for `candidate`; exits are planned around the actual fill."""
+        s = candidate.direction.sign
+        filters = self._filters[candidate.symbol]
+        stop_dist = Decimal(repr(candidate.stop_distance))
+        target_dist = stop_dist * Decimal(repr(candidate.reward_risk))
+        trail_dist = Decimal(repr(candidate.trail_distance))
+        now = self._clock.now_ms()
+        p = Position(
+            id=self._store.next_position_id(),
+            symbol=candidate.symbol,
+            direction=candidate.direction,
+            planned_qty=sizing.qty,
+            stop=filters.round_price(entry_price - s * stop_dist, up=s < 0),
+            take_profit=filters.round_price(entry_price + s * target_dist, up=s > 0),
+            trail_distance=trail_dist,
+            trail_activation=stop_dist * self._settings.trail_activation_r,
+            max_hold_ms=self._settings.max_hold_ms,
+            leverage=sizing.leverage,
+            created_ms=now,
+            hard_loss_fraction=self._settings.hard_loss_fraction,
+        )
+        self._plans[p.id] = (stop_dist, target_dist, trail_dist)
+        self.positions[p.id] = p
+        self._store.save_position(p.to_record())
+        order = OrderRequest(
+            client_id=f"slt{p.id}-e",
+            symbol=p.symbol,
+            side=p.direction.entry_side,
+            type=OrderType.MARKET,
+            qty=sizing.qty,
+        )
+        await self._send(p, "entry", order)
+        return p
+
+    # -- exits -----------------------------------------------------------------------------
+
+    def request_exit(self, p: Position, decision: ExitDecision) -> None:
+        """Take the position to `closing` and send a reduce-only market exit."""
+        if p.status != "open":
+            return
+        self._unguard(p)
+        p.exit_reason = decision.reason.value
+        p.exit_attempts += 1
+        p.machine.request_exit()
+        self._store.save_position(p.to_record())
+        self.exits_requested += 1
+        order = OrderRequest(
+            client_id=f"slt{p.id}-x{p.exit_attempts}",
+            symbol=p.symbol,
+            side=p.direction.exit_side,
+            type=OrderType.MARKET,
+            qty=p.qty - p.exit_qty,
+            reduce_only=True,
+        )
+        self._clock.spawn(self._send(p, "exit", order), name=f"exit-{p.id}")
+
+    def check_indicators(self, symbol: str, momentum: float, now_ms: int, q: Quote) -> None:
+        """Rules that need indicators (reversal) and time (max holding), on a closed bar."""
+        for guard in list(self._guards.get(symbol, ())):
+            guard.sync()
+            decision = evaluate_exits(guard.position, q, {"momentum": momentum}, now_ms)
+            if decision is not None:
+                self.request_exit(guard.position, decision)
+
+    def close_all(self, reason: ExitReason, quotes: dict[str, Quote]) -> None:
+        for p in sorted(self.positions.values(), key=lambda p: p.id):
+            q = quotes.get(p.symbol)
+            if p.status == "open" and q is not None:
+                self.request_exit(p, ExitDecision(reason, q.mid))
+
+    # -- orders and fills ------------------------------------------------------------------
+
+    async def _send(self, p: Position, purpose: str, order: OrderRequest) -> None:
+        self._orders[order.client_id] = (p, purpose)
+        self._store.save_order(p.id, purpose, order)
+        try:
+            state = await self._gateway.place(order)
+        except OrderRejected as exc:
+            self._rejected(p, purpose, order, exc)
+            return
+        except OrderOutcomeUnknown:
+            self._unknown(p, purpose)
+            await self._resolve(p, purpose, order)
+            return
+        except GatewayError as exc:
+            self._rejected(p, purpose, order, exc)
+            return
+        self._store.update_order(state)
+
+    def _rejected(self, p: Position, purpose: str, order: OrderRequest, exc: Exception) -> None:
+        log.warning("%s order %s refused: %s", purpose, order.client_id, exc)
+        if purpose == "entry" and p.status == "pending_open":
+            p.machine.entry_rejected()
+            self._forget(p)
+        elif purpose == "exit" and p.status in ("closing", "exit_in_flight"):
+            # Back to open with its guard: the next quote retries the exit.
+            p.machine.exit_rejected()
+            self._guard(p)
+        self._store.save_position(p.to_record())
+
+    def _unknown(self, p: Position, purpose: str) -> None:
+        if purpose == "entry" and p.status == "pending_open":
+            p.machine.entry_unknown()
+        elif purpose == "exit" and p.status == "closing":
+            p.machine.exit_unknown()
+        self._store.save_position(p.to_record())
+
+    async def _resolve(self, p: Position, purpose: str, order: OrderRequest) -> None:
+        """Find out what became of an order whose acknowledgement was lost: never resend blind.
+
+        Fills of a found order arrive through `on_fill`; an order the exchange never received
+        (or that ended unfilled) is treated as refused, which for an exit means a retry.
+        """
+        try:
+            state = await self._gateway.query(order.symbol, order.client_id)
+        except GatewayError as exc:
+            log.warning("cannot resolve %s yet: %s", order.client_id, exc)
+            return  # stays in flight; start-up reconciliation resolves it
+        if state is not None:
+            self._store.update_order(state)
+        if state is None or (state.status.is_final and not state.filled_qty):
+            if purpose == "entry" and p.status == "entry_in_flight":
+                p.machine.entry_canceled()
+                self._forget(p)
+            elif purpose == "exit" and p.status == "exit_in_flight":
+                p.machine.exit_rejected()
+                self._guard(p)
+            self._store.save_position(p.to_record())
+
+    def on_fill(self, fill: Fill) -> None:
+        entry = self._orders.get(fill.client_id)
+        if entry is None or not self._store.add_fill(fill):
+            return  # not ours, or a duplicate delivery
+        p, purpose = entry
+        if purpose == "entry":
+            first = p.qty == 0
+            p.apply_entry_fill(fill.qty, fill.price, fill.fee, fill.ts_ms)
+            if first:
+                self._anchor_plan(p)
+            self._unguard(p)
+            self._guard(p)
+            if first and self._settings.exchange_stop and p.stop:
+                self._clock.spawn(self._protect(p), name=f"protect-{p.id}")
+        elif p.apply_exit_fill(fill.qty, fill.price, fill.fee, fill.realized_pnl, fill.ts_ms):
+            if not p.exit_reason:
+                p.exit_reason = ExitReason.STOP_LOSS.value if purpose == "stop" else purpose
+            self._closed(p)
+            return
+        self._store.save_position(p.to_record())
+
+    def _anchor_plan(self, p: Position) -> None:
+        """Re-centre stop and target on the fill price, keeping the planned distances."""
+        plan = self._plans.pop(p.id, None)
+        if plan is None:
+            return
+        stop_dist, target_dist, _ = plan
+        s = p.direction.sign
+        filters = self._filters[p.symbol]
+        p.stop = filters.round_price(p.entry_price - s * stop_dist, up=s < 0)
+        p.take_profit = filters.round_price(p.entry_price + s * target_dist, up=s > 0)
+
+    async def _protect(self, p: Position) -> None:
+        order = OrderRequest(
+            client_id=f"slt{p.id}-s",
+            symbol=p.symbol,
+            side=p.direction.exit_side,
+            type=OrderType.STOP_MARKET,
+            qty=p.qty,
+            stop_price=p.stop,
+            reduce_only=True,
+        )
+        await self._send(p, "stop", order)
+
+    def _closed(self, p: Position) -> None:
+        self._unguard(p)
+        self._forget(p)
+        self._store.save_position(p.to_record())
+        self._store.add_trade(
+            TradeRecord(
+                position_id=p.id,
+                symbol=p.symbol,
+                side=p.direction.value,
+                qty=p.qty,
+                entry_price=p.entry_price,
+                exit_price=p.exit_price,
+                fees=p.fees,
+                pnl=p.net_pnl,
+                open_ms=p.opened_ms,
+                close_ms=p.closed_ms,
+                exit_reason=p.exit_reason,
+            )
+        )
+        stop_id = f"slt{p.id}-s"
+        if stop_id in self._orders:
+            self._clock.spawn(self._cancel_quietly(p.symbol, stop_id), name=f"unprotect-{p.id}")
+        for listener in self._closed_listeners:
+            listener(p)
+
+    async def _cancel_quietly(self, symbol: str, client_id: str) -> None:
+        try:
+            state = await self._gateway.cancel(symbol, client_id)
+            self._store.update_order(state)
+        except OrderRejected:
+            pass  # already gone: the exchange expires reduce-only orders of a flat position
+        finally:
+            self._orders.pop(client_id, None)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _guard(self, p: Position) -> None:
+        self._guards.setdefault(p.symbol, []).append(ExitGuard(p))
+
+    def _unguard(self, p: Position) -> None:
+        guards = self._guards.get(p.symbol)
+        if guards:
+            guards[:] = [g for g in guards if g.position is not p]
+            if not guards:
+                del self._guards[p.symbol]
+
+    def _forget(self, p: Position) -> None:
+        self.positions.pop(p.id, None)
+        self._plans.pop(p.id, None)
+        for client_id in [
+            c for c, (q, purpose) in self._orders.items() if q is p and purpose != "stop"
+        ]:
+            del self._orders[client_id]

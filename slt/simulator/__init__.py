@@ -1,0 +1,1 @@
+"""The simulator: replays market data through the live code on a simulated clock."""

@@ -1,0 +1,240 @@
+"""`slt simulate`: assemble the system on simulated adapters, replay, write the results."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+
+import orjson
+
+from slt.adapters.replay import DataSource, inspect_sources, open_replay
+from slt.config import Settings
+from slt.container import build_container
+from slt.domain.exits import ExitReason
+from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferred_filters
+from slt.domain.values import DAY_MS
+from slt.ports.store import TradeRecord
+from slt.simulator.driver import replay, run_until
+
+TRADE_COLUMNS = (
+    "open_time",
+    "close_time",
+    "symbol",
+    "side",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "fees",
+    "pnl",
+    "exit_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationSummary:
+    start: str
+    end: str
+    symbols: tuple[str, ...]
+    seed: int
+    trades: int
+    wins: int
+    win_rate: float
+    net_pnl: str
+    fees: str
+    max_drawdown: str
+    max_drawdown_pct: float
+    final_equity: str
+    quotes: int
+    quotes_per_s: float
+    crossed_skipped: int
+    candidates: int
+    entries: int
+    virtual_samples: int
+    cycles: dict[str, int]
+    reports: int
+    fingerprint: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    def to_text(self) -> str:
+        return "\n".join(
+            [
+                f"period: {self.start} .. {self.end}  symbols: {', '.join(self.symbols)}",
+                f"trades: {self.trades}  win rate: {self.win_rate:.1%}  P&L: {self.net_pnl} USDT"
+                f"  fees: {self.fees}",
+                f"max drawdown: {self.max_drawdown} USDT ({self.max_drawdown_pct:.2%})"
+                f"  final equity: {self.final_equity}",
+                f"quotes processed: {self.quotes}  quotes/s: {self.quotes_per_s:,.0f}"
+                f"  crossed skipped: {self.crossed_skipped}",
+                f"candidates: {self.candidates}  entries: {self.entries}"
+                f"  virtual outcomes: {self.virtual_samples}  reports: {self.reports}",
+                "cycles: " + "  ".join(f"{k}={v}" for k, v in sorted(self.cycles.items())),
+                f"fingerprint: {self.fingerprint}",
+            ]
+        )
+
+
+def bundled_sources() -> list[DataSource]:
+    market = resources.files("slt") / "data" / "market"
+    return [
+        DataSource(Path(str(market / name)), None)
+        for name in sorted(p.name for p in market.iterdir() if p.name.endswith((".csv", ".gz")))
+    ]
+
+
+def bundled_filters() -> dict[str, SymbolFilters]:
+    payload = (resources.files("slt") / "data" / "exchange_info.json").read_bytes()
+    return filters_from_exchange_info(orjson.loads(payload))
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d == d.to_integral() or d.as_tuple().exponent < -8 else (
+        format(d, "f")
+    )
+
+
+def write_trades_csv(trades: Sequence[TradeRecord], path: Path) -> str:
+    """Write trades.csv; return the sha256 of its bytes (the run's fingerprint)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(TRADE_COLUMNS)
+    for t in trades:
+        writer.writerow(
+            (
+                _iso(t.open_ms),
+                _iso(t.close_ms),
+                t.symbol,
+                t.side,
+                _plain(t.qty),
+                _plain(t.entry_price),
+                _plain(t.exit_price.quantize(Decimal("1e-10")).normalize()),
+                _plain(t.fees.quantize(Decimal("1e-10")).normalize()),
+                _plain(t.pnl.quantize(Decimal("1e-10")).normalize()),
+                t.exit_reason,
+            )
+        )
+    data = buf.getvalue().encode()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def max_drawdown(start_equity: Decimal, trades: Sequence[TradeRecord]) -> tuple[Decimal, float]:
+    """Largest peak-to-trough fall of realised equity, in USDT and as a fraction of the peak."""
+    equity = peak = start_equity
+    worst = Decimal(0)
+    worst_pct = 0.0
+    for t in trades:
+        equity += t.pnl
+        peak = max(peak, equity)
+        if peak - equity > worst:
+            worst = peak - equity
+            worst_pct = float(worst / peak) if peak > 0 else 0.0
+    return worst, worst_pct
+
+
+async def simulate(
+    settings: Settings,
+    sources: Sequence[DataSource],
+    out_dir: Path,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationSummary:
+    infos = inspect_sources(list(sources))
+    if not infos:
+        raise ValueError("no market data in the given files")
+    start = min(i.first_ts_ms for i in infos.values()) if start_ms is None else start_ms
+    if end_ms is not None and end_ms <= start:
+        raise ValueError(f"--end ({_iso(end_ms)}) must be after --start ({_iso(start)})")
+    known = bundled_filters()
+    filters = {
+        symbol: known.get(symbol)
+        or inferred_filters(symbol, info.price_decimals, info.reference_price)
+        for symbol, info in sorted(infos.items())
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db = out_dir / "state.db"
+    for stale in (db, out_dir / "state.db-wal", out_dir / "state.db-shm"):
+        stale.unlink(missing_ok=True)  # a simulation starts from an empty account
+    container = build_container(settings, filters, start, out_dir)
+    clock = container.clock()
+    exchange = container.gateway()
+    feed = container.feed()
+    bars = container.bars()
+    controller = container.controller()
+    trader = container.trader()
+    scheduler = container.scheduler()
+    store = container.store()
+    reporter = container.reporter()
+    feed.add_listener(bars.on_quote)
+    feed.add_listener(controller.on_quote)
+    await feed.subscribe(filters)
+
+    stream = open_replay(
+        list(sources),
+        spread_bps=settings.simulation.spread_bps,
+        tick_size=lambda s: filters[s].tick_size if s in filters else None,
+        start_ms=start,
+        end_ms=end_ms,
+    )
+    scheduler.start()
+    await clock.settle()
+    began = time.perf_counter()
+    n = await replay(stream, clock, exchange.on_quote, feed.publish, progress)
+    elapsed = time.perf_counter() - began
+    # Without --end the run ends just after the last quote.
+    end = end_ms if end_ms is not None else max(clock.now_ms() + 1, start + 1)
+    await run_until(clock, end - 1)
+    # Positions still open when the data ends are closed at the last quotes, so the P&L is
+    # realised and every trade appears in trades.csv.
+    controller.close_all(ExitReason.END_OF_DATA, feed.cache.quotes)
+    await clock.settle()
+    await run_until(clock, end)
+    await scheduler.stop()
+    if end % DAY_MS:
+        await reporter.report_day(end - end % DAY_MS, end)
+
+    trades = store.trades()
+    fingerprint = write_trades_csv(trades, out_dir / "trades.csv")
+    balance = await exchange.balance()
+    drawdown, drawdown_pct = max_drawdown(settings.exchange.wallet, trades)
+    wins = sum(1 for t in trades if t.pnl > 0)
+    store.close()
+    return SimulationSummary(
+        start=_iso(start),
+        end=_iso(end),
+        symbols=tuple(filters),
+        seed=seed,
+        trades=len(trades),
+        wins=wins,
+        win_rate=wins / len(trades) if trades else 0.0,
+        net_pnl=_plain(sum((t.pnl for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
+        fees=_plain(sum((t.fees for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
+        max_drawdown=_plain(drawdown.quantize(Decimal("0.0001"))),
+        max_drawdown_pct=drawdown_pct,
+        final_equity=_plain(balance.equity.quantize(Decimal("0.0001"))),
+        quotes=n,
+        quotes_per_s=n / elapsed if elapsed > 0 else 0.0,
+        crossed_skipped=sum(s.crossed_skipped for s in stream.stats),
+        candidates=trader.candidates,
+        entries=trader.entries,
+        virtual_samples=container.virtual().closed,
+        cycles=dict(scheduler.runs),
+        reports=len(reporter.written),
+        fingerprint=fingerprint,
+    )
