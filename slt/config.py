@@ -50,7 +50,7 @@ class SimulationConfig:
 @dataclass(frozen=True, slots=True)
 class Settings:
     mode: str = "simulate"
-    interval: str = "5m"
+    interval: str = "15m"
     trading_period_s: int = 60
     virtual_period_s: int = 10
     stale_after_s: float = 5.0

@@ -1,22 +1,25 @@
 """Composition root: the one place where adapters are chosen and wired to ports.
 
 `mode` selects the adapters (only `simulate` exists until the Binance adapters land; `paper`
-and `live` plug in here and nowhere else).
+and `live` plug in here and nowhere else). Whatever the exchange adapter, the bot talks to it
+through the circuit breaker (`gateway`); only the simulation driver sees `exchange` itself, to
+push market data into it.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 
 from dependency_injector import containers, providers
 
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.replay_feed import ReplayFeed
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import Settings
 from slt.data_service import BarBuilder
+from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
 from slt.position_controller import ExitSettings, PositionController
 from slt.reporter import DailyReporter
@@ -55,7 +58,7 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Selector(mode, simulate=providers.Singleton(SimulatedClock, start_ms))
     store = providers.Singleton(SqliteStore, db_path)
-    gateway = providers.Selector(
+    exchange = providers.Selector(
         mode,
         simulate=providers.Singleton(
             FakeExchange,
@@ -66,6 +69,8 @@ class Container(containers.DeclarativeContainer):
             maker_fee=settings.provided.exchange.maker_fee,
         ),
     )
+    breaker = providers.Singleton(CircuitBreaker)
+    gateway = providers.Singleton(GuardedGateway, exchange, breaker, clock, store)
     feed = providers.Selector(
         mode,
         simulate=providers.Singleton(
@@ -135,5 +140,3 @@ def build_container(
     )
     return container
 
-
-__all__ = ["Container", "Decimal", "build_container"]

@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-from factories import open_position, quote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +16,8 @@ from slt.domain.exits import (
     trailing_stop,
 )
 from slt.domain.values import Direction
+
+from factories import open_position, quote
 
 LONG, SHORT = Direction.LONG, Direction.SHORT
 

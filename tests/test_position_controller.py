@@ -4,7 +4,6 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from factories import quote
 
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
@@ -16,6 +15,8 @@ from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
 from slt.ports.order_gateway import OrderOutcomeUnknown, OrderRejected
 from slt.position_controller import ExitSettings, PositionController
+
+from factories import quote
 
 FILTERS = {
     "BTCUSDT": SymbolFilters(

@@ -1,11 +1,12 @@
 from decimal import Decimal
 
 import pytest
-from factories import open_position
 from statemachine.exceptions import TransitionNotAllowed
 
 from slt.domain.position import Position, PositionLifecycle
 from slt.domain.values import Direction
+
+from factories import open_position
 
 
 def pending() -> Position:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 from decimal import Decimal as D
 from fractions import Fraction
 
@@ -238,15 +239,19 @@ def test_sizing_never_exceeds_the_risk_budget(
     assert notional <= Fraction(equity) * max_leverage
     assert cap is None or notional <= Fraction(cap)
     assert 1 <= result.leverage <= max_leverage
-    assert notional <= Fraction(available) * result.leverage
-    assert result.leverage == 1 or notional > Fraction(available) * (result.leverage - 1)
+    # margin at the chosen leverage plus the entry fee fit the available balance, and the
+    # leverage is the smallest that achieves that
+    room = Fraction(available) - notional * Fraction(fee)
+    assert notional <= room * result.leverage
+    assert result.leverage == 1 or notional > room * (result.leverage - 1)
     # and not needlessly small: one more step would break a limit
     more = qty + Fraction(step)
     e, s = Fraction(entry), Fraction(stop)
     loss = abs(e - s) + Fraction(fee) * (e + s)
     assert (
         more * loss > budget
-        or more * e > min(Fraction(equity), Fraction(available)) * max_leverage
+        or more * e * (1 + Fraction(fee) * max_leverage)
+        > min(Fraction(equity), Fraction(available)) * max_leverage
         or (cap is not None and more * e > Fraction(cap))
     )
 
@@ -324,3 +329,37 @@ def test_limits_reject_nonsense_naming_the_field(field: str, value: object) -> N
 def test_limits_defaults() -> None:
     assert RiskLimits() == RiskLimits(D("0.01"), 5, 5, D("0.03"), None)
     assert RiskLimits(max_leverage=125, risk_per_trade=D("1")).max_leverage == 125
+
+
+@given(
+    equity=st.integers(100, 100_000).map(Decimal),
+    available_pct=st.integers(1, 100),
+    entry=st.integers(1, 100_000).map(Decimal),
+    stop_pct=st.integers(1, 50),
+    max_leverage=st.integers(1, 20),
+)
+def test_margin_and_entry_fee_always_fit_the_available_balance(
+    equity: Decimal, available_pct: int, entry: Decimal, stop_pct: int, max_leverage: int
+) -> None:
+    available = equity * available_pct / 100
+    fee = Decimal("0.0005")
+    filters = SymbolFilters(
+        symbol="X",
+        tick_size=Decimal("0.01"),
+        step_size=Decimal("0.001"),
+        min_qty=Decimal("0.001"),
+        max_qty=Decimal(10**9),
+        min_notional=Decimal(0),
+    )
+    result = size_entry(
+        equity=equity,
+        available=available,
+        entry=entry,
+        stop=entry * (1 - Decimal(stop_pct) / 1000),
+        filters=filters,
+        limits=RiskLimits(risk_per_trade=Decimal("0.05"), max_leverage=max_leverage),
+        taker_fee=fee,
+    )
+    if isinstance(result, Sizing):
+        assert result.leverage <= max_leverage
+        assert result.notional / result.leverage + result.notional * fee <= available

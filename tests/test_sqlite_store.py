@@ -1,4 +1,5 @@
-"""SqliteStore: what is saved comes back exactly, survives a reopen, and is committed at once."""
+"""SqliteStore: what is saved comes back exactly, survives a reopen, and is committed at once,
+whether the store is durable or not."""
 
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "slt.db"
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(params=["memory", "file", "file-not-durable"])
 def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(":memory:" if request.param == "memory" else db_path) as s:
+    path = ":memory:" if request.param == "memory" else db_path
+    with SqliteStore(path, durable=request.param != "file-not-durable") as s:
         yield s
 
 
@@ -151,6 +153,42 @@ def test_a_value_that_changes_a_fields_kind_is_refused(
     with pytest.raises(TypeError):
         store.save_position(position(2, **{key: value}))
     assert [p["id"] for p in store.open_positions()] == [1]
+
+
+def test_keys_in_another_order_or_fewer_keys_land_in_their_columns(store: SqliteStore) -> None:
+    store.save_position(position(1, note="first", score=1))
+    store.save_position(dict(reversed(position(2, note="second", score=2).items())))
+    store.save_position(position(3))
+    by_id = {p["id"]: p for p in store.open_positions()}
+    assert exact(by_id[2]) == exact(position(2, note="second", score=2))
+    assert exact(by_id[3]) == exact(position(3, note=None, score=None))
+
+
+def test_a_columns_first_value_fixes_its_kind_after_empty_saves(store: SqliteStore) -> None:
+    store.save_position(position(1, late=None))
+    store.save_position(position(2, late=None))
+    store.save_position(position(3, late=Decimal("1.50")))
+    with pytest.raises(TypeError):
+        store.save_position(position(4, late=1.5))
+    assert exact(store.open_positions()[2]["late"]) == exact(Decimal("1.50"))
+    assert [p["id"] for p in store.open_positions()] == [1, 2, 3]
+
+
+def test_a_save_that_fails_while_adding_columns_leaves_no_trace(store: SqliteStore) -> None:
+    # SQLite column names ignore case, so the second new column cannot be added.
+    with pytest.raises(sqlite3.OperationalError):
+        store.save_position(position(1, extra=1, EXTRA=2))
+    assert store.open_positions() == []
+    # Nothing of the failed save is remembered: the column and its kind are learned afresh.
+    store.save_position(position(2, extra=Decimal("2.0")))
+    assert exact(store.open_positions()) == exact([position(2, extra=Decimal("2.0"))])
+
+
+def test_odd_key_names_are_columns_too(store: SqliteStore) -> None:
+    record = position(1, **{'say "hi"': "hi", "two words": 2, "select": True})
+    store.save_position(record)
+    store.save_position(record)
+    assert exact(store.open_positions()) == exact([record])
 
 
 def test_a_field_type_sqlite_cannot_hold_is_refused(store: SqliteStore) -> None:
@@ -330,16 +368,43 @@ def test_samples_of_one_call_are_written_all_or_none(store: SqliteStore) -> None
     assert store.samples() == []
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_samples_of_one_call_are_all_or_none_when_the_database_refuses_one(
+    db_path: Path, durable: bool
+) -> None:
+    with SqliteStore(db_path, durable=durable) as store:
+        with sqlite3.connect(db_path) as other:
+            other.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON samples WHEN instr(NEW.data, 'refused')"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        with pytest.raises(sqlite3.IntegrityError):
+            store.add_samples([{"a": 1}, {"a": "refused"}])
+        assert store.samples() == []
+
+
 # --- the file ---
 
 
-def test_a_file_store_runs_in_wal_mode(db_path: Path) -> None:
-    SqliteStore(db_path).close()
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_file_store_runs_in_wal_mode(db_path: Path, durable: bool) -> None:
+    SqliteStore(db_path, durable=durable).close()
     with sqlite3.connect(db_path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_every_write_is_committed_when_the_method_returns(db_path: Path) -> None:
+@pytest.mark.parametrize(("durable", "synchronous"), [(True, 2), (False, 0)])
+def test_only_a_durable_store_waits_for_the_disk(
+    db_path: Path, durable: bool, synchronous: int
+) -> None:
+    # synchronous is a setting of the connection, so only the store's own one can tell:
+    # 2 is FULL (a commit returns once on disk), 0 is OFF (it never waits).
+    with SqliteStore(db_path, durable=durable) as store:
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_every_write_is_committed_when_the_method_returns(db_path: Path, durable: bool) -> None:
     def count(table: str) -> int:
         with sqlite3.connect(db_path) as other:
             return int(other.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -349,7 +414,7 @@ def test_every_write_is_committed_when_the_method_returns(db_path: Path) -> None
             query = "SELECT value FROM meta WHERE key = 'last_position_id'"
             return int(other.execute(query).fetchone()[0])
 
-    with SqliteStore(db_path) as store:
+    with SqliteStore(db_path, durable=durable) as store:
         store.next_position_id()
         assert last_position_id() == 1
         store.save_position(position(1, late_field=Decimal("1.0")))
@@ -369,8 +434,10 @@ def test_every_write_is_committed_when_the_method_returns(db_path: Path) -> None
         assert count("samples") == 2
 
 
-def test_a_reopened_store_holds_everything(db_path: Path) -> None:
-    with SqliteStore(db_path) as store:
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_reopened_store_holds_everything(db_path: Path, durable: bool) -> None:
+    # Reopened with the default: a simulation's store can be read by the usual tools.
+    with SqliteStore(db_path, durable=durable) as store:
         store.save_position(position(store.next_position_id(), exit_ms=None))
         store.save_position(
             position(store.next_position_id(), trailing=False, late=Decimal("2.50"))
@@ -416,10 +483,11 @@ def test_a_reopened_store_holds_everything(db_path: Path) -> None:
             store.save_position(position(3, late=2.5))
 
 
-def test_next_position_id_is_unique_across_a_reopen(db_path: Path) -> None:
-    with SqliteStore(db_path) as store:
+@pytest.mark.parametrize("durable", [True, False])
+def test_next_position_id_is_unique_across_a_reopen(db_path: Path, durable: bool) -> None:
+    with SqliteStore(db_path, durable=durable) as store:
         before = {store.next_position_id() for _ in range(3)}
-    with SqliteStore(db_path) as store:
+    with SqliteStore(db_path, durable=durable) as store:
         after = {store.next_position_id() for _ in range(3)}
     assert len(before | after) == 6
 

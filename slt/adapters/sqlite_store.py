@@ -15,9 +15,19 @@ Conventions, chosen so that what is saved comes back as it was:
   infinities as None, as JSON has no spelling for them.
 - `meta` holds the last position id handed out and the schema version.
 
-Durability: every write method commits before it returns, in WAL mode with `synchronous=FULL`,
-so a returned write survives a crash or a power cut. Writes happen on order, fill and state
-events, never per quote.
+Durability: every write method commits before it returns, in WAL mode. With `durable=True` (the
+default, for the live bot) `synchronous=FULL` makes a returned write survive a crash or a power
+cut. `durable=False` is for simulations, whose state is rebuilt by running them again: it sets
+`synchronous=OFF`, so SQLite never waits for the disk; a committed write is still seen by this
+store, by other readers of the file and after a clean close and reopen, but an operating-system
+crash or a power cut may lose recent writes or, as SQLite warns, corrupt the file. Writes happen
+on order, fill and state events, never per quote.
+
+Speed: the writes of the hot path (about a dozen per simulated trade) run fixed SQL through the
+stdlib connection under sqlite-utils, in autocommit mode, so that each costs one statement and no
+schema look-up; sqlite-utils creates the schema and adds position columns. Position column kinds
+are kept in memory: only a save with a new key, or with a column's first value, writes to
+`position_columns`.
 
 Threads: a store holds one connection and is used from the thread that opened it (the event
 loop's); sqlite3 raises ProgrammingError on use from any other thread. Do not share a store
@@ -26,8 +36,9 @@ across threads; another process may read the file while the bot runs (WAL allows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -35,7 +46,7 @@ from typing import Any
 
 import orjson
 from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError, Table
+from sqlite_utils.db import Table
 
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
@@ -139,37 +150,75 @@ _INITIAL_POSITION_KINDS = {
 _ORDER_DECIMALS = ("qty", "price", "stop_price", "filled_qty", "avg_price")
 _TRADE_DECIMALS = ("qty", "entry_price", "exit_price", "fees", "pnl")
 
+# The writes below run on every order, fill and state change. They are fixed strings with `?`
+# parameters so that sqlite3's statement cache prepares each one once per connection.
+
+_STEP_POSITION_ID = (
+    "UPDATE meta SET value = max(value, (SELECT coalesce(max(id), 0) FROM positions)) + 1"
+    " WHERE key = 'last_position_id'"
+)
+_LAST_POSITION_ID = "SELECT value FROM meta WHERE key = 'last_position_id'"
+
 _INSERT_ORDER = """
 INSERT INTO orders (
     client_id, seq, position_id, purpose, symbol, side, type, qty, price, stop_price,
     reduce_only, status, filled_qty, avg_price, exchange_id, reason
 ) VALUES (
-    :client_id, (SELECT coalesce(max(seq), 0) + 1 FROM orders), :position_id, :purpose, :symbol,
-    :side, :type, :qty, :price, :stop_price, :reduce_only, NULL, '0', '0', '', ''
+    ?, (SELECT coalesce(max(seq), 0) + 1 FROM orders), ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    NULL, '0', '0', '', ''
 )
 """
+
+_UPDATE_ORDER = (
+    "UPDATE orders SET status = ?, filled_qty = ?, avg_price = ?, exchange_id = ?, reason = ?"
+    " WHERE client_id = ?"
+)
 
 _INSERT_FILL = """
 INSERT OR IGNORE INTO fills (
     symbol, trade_id, client_id, side, qty, price, fee, realized_pnl, ts_ms, order_status,
     reduce_only, is_maker
-) VALUES (
-    :symbol, :trade_id, :client_id, :side, :qty, :price, :fee, :realized_pnl, :ts_ms,
-    :order_status, :reduce_only, :is_maker
-)
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
+
+_INSERT_TRADE = """
+INSERT INTO trades (
+    position_id, symbol, side, qty, entry_price, exit_price, fees, pnl, open_ms, close_ms,
+    exit_reason
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_BREAKER_EVENT = (
+    "INSERT INTO breaker_events (ts_ms, source, target, cause) VALUES (?, ?, ?, ?)"
+)
+_INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
+_INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
+
+# A position record's keys are the Position's fields, so a handful of key tuples covers a run;
+# the bound only guards against a caller that invents keys without end.
+_MAX_POSITION_STATEMENTS = 64
 
 
 class SqliteStore(Store):
-    """The Store port on one SQLite file; `":memory:"` gives a throw-away store for tests."""
+    """The Store port on one SQLite file; `":memory:"` gives a throw-away store for tests.
 
-    def __init__(self, path: str | Path) -> None:
+    `durable=False` trades crash safety for speed (see the module docstring); use it only for
+    stores whose contents can be recomputed, such as a simulation's.
+    """
+
+    def __init__(self, path: str | Path, *, durable: bool = True) -> None:
         self._db = Database(path)
+        self._conn: sqlite3.Connection = self._db.conn
+        # Autocommit: each hot write is one statement that commits itself, where the default
+        # mode would add an implicit BEGIN and a separate COMMIT. Multi-statement writes open
+        # an explicit transaction (`_transaction`, or sqlite-utils' atomic()).
+        self._conn.isolation_level = None
         if not self._db.memory:
             self._db.enable_wal()
             # WAL's usual companion, NORMAL, may lose the last commits on a power cut; a store
-            # that is told about fills must not forget them.
-            self._db.execute("PRAGMA synchronous=FULL")
+            # that is told about fills must not forget them. OFF skips every fsync, for stores
+            # that may lose them.
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self._db.executescript(_SCHEMA)
         with self._db.atomic():
             self._db.execute(
@@ -187,6 +236,9 @@ class SqliteStore(Store):
             row["name"]: row["kind"] for row in self._db.query("SELECT * FROM position_columns")
         }
         self._position_columns = {name.lower() for name in self._positions.columns_dict}
+        # INSERT OR REPLACE per tuple of record keys; a tuple is cached only once every one of
+        # its keys is a column, so a hit needs no column check.
+        self._position_inserts: dict[tuple[str, ...], str] = {}
 
     @property
     def _positions(self) -> Table:
@@ -206,19 +258,26 @@ class SqliteStore(Store):
     ) -> None:
         self.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The statements of the block as one transaction: all of them or none."""
+        self._conn.execute("BEGIN")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            # A no-op if the error already ended the transaction, so the error propagates.
+            self._conn.rollback()
+            raise
+
     # --- positions ---
 
     def next_position_id(self) -> int:
         # Also stepping past any saved id keeps the promise even for a position saved with an id
         # that did not come from here.
-        with self._db.atomic():
-            self._db.execute(
-                "UPDATE meta SET value = max(value, (SELECT coalesce(max(id), 0) FROM positions))"
-                " + 1 WHERE key = 'last_position_id'"
-            )
-            row = self._db.execute(
-                "SELECT value FROM meta WHERE key = 'last_position_id'"
-            ).fetchone()
+        with self._transaction():
+            self._conn.execute(_STEP_POSITION_ID)
+            row = self._conn.execute(_LAST_POSITION_ID).fetchone()
         return int(row[0])
 
     def save_position(self, record: dict[str, Any]) -> None:
@@ -226,19 +285,33 @@ class SqliteStore(Store):
         if not isinstance(position_id, int) or isinstance(position_id, bool):
             raise ValueError(f"a position record needs an integer 'id', got {position_id!r}")
         new_kinds = _new_kinds(record, self._position_kinds)
-        new_columns = [key for key in record if key.lower() not in self._position_columns]
-        row = {key: _encode(value) for key, value in record.items()}
-        with self._db.atomic():
+        keys = tuple(record)
+        values = [str(v) if isinstance(v, Decimal) else v for v in record.values()]
+        sql = self._position_inserts.get(keys)
+        if sql is not None and not new_kinds:
+            self._conn.execute(sql, values)
+            return
+        self._save_position_learning(keys, values, new_kinds)
+
+    def _save_position_learning(
+        self, keys: tuple[str, ...], values: list[Any], new_kinds: dict[str, str]
+    ) -> None:
+        """The rare save that meets a new key or the first value of a column: record what it
+        learns in the same transaction as the row, and in memory only once that commits."""
+        new_columns = [key for key in keys if key.lower() not in self._position_columns]
+        with self._transaction():
             for name in new_columns:
                 # BLOB affinity stores each value as bound. sqlite-utils' alter=True would give a
                 # column first seen as None TEXT affinity, which turns later integers into text.
                 self._positions.add_column(name, "BLOB")
-            self._db.table("position_columns").insert_all(
-                [{"name": n, "kind": k} for n, k in new_kinds.items()]
-            )
-            self._positions.insert(row, replace=True)
+            self._conn.executemany(_INSERT_POSITION_KIND, new_kinds.items())
+            sql = _insert_position_sql(keys)
+            self._conn.execute(sql, values)
         self._position_columns.update(name.lower() for name in new_columns)
         self._position_kinds.update(new_kinds)
+        if len(self._position_inserts) >= _MAX_POSITION_STATEMENTS:
+            self._position_inserts.clear()
+        self._position_inserts[keys] = sql
 
     def open_positions(self) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in FINAL_STATUSES)
@@ -266,35 +339,37 @@ class SqliteStore(Store):
 
         A client id saved before raises sqlite3.IntegrityError: client ids are unique by design.
         """
-        self._db.execute(
+        self._conn.execute(
             _INSERT_ORDER,
-            {
-                "client_id": order.client_id,
-                "position_id": position_id,
-                "purpose": purpose,
-                "symbol": order.symbol,
-                "side": str(order.side),
-                "type": str(order.type),
-                "qty": str(order.qty),
-                "price": _encode(order.price),
-                "stop_price": _encode(order.stop_price),
-                "reduce_only": order.reduce_only,
-            },
+            (
+                order.client_id,
+                position_id,
+                purpose,
+                order.symbol,
+                str(order.side),
+                str(order.type),
+                str(order.qty),
+                _encode(order.price),
+                _encode(order.stop_price),
+                order.reduce_only,
+            ),
         )
 
     def update_order(self, state: OrderState) -> None:
         """Record the exchange's word on an order; KeyError for a client id never saved."""
-        updates = {
-            "status": str(state.status),
-            "filled_qty": str(state.filled_qty),
-            "avg_price": str(state.avg_price),
-            "exchange_id": state.exchange_id,
-            "reason": state.reason,
-        }
-        try:
-            self._db.table("orders").update(state.client_id, updates)
-        except NotFoundError:
-            raise KeyError(f"no order with client id {state.client_id!r}") from None
+        cursor = self._conn.execute(
+            _UPDATE_ORDER,
+            (
+                str(state.status),
+                str(state.filled_qty),
+                str(state.avg_price),
+                state.exchange_id,
+                state.reason,
+                state.client_id,
+            ),
+        )
+        if cursor.rowcount == 0:
+            raise KeyError(f"no order with client id {state.client_id!r}")
 
     def orders(self, position_id: int) -> list[dict[str, Any]]:
         """Dicts with the OrderRequest's and OrderState's field names plus `position_id`,
@@ -305,42 +380,43 @@ class SqliteStore(Store):
         return [_decode_order(row) for row in rows]
 
     def add_fill(self, fill: Fill) -> bool:
-        cursor = self._db.execute(
+        cursor = self._conn.execute(
             _INSERT_FILL,
-            {
-                "symbol": fill.symbol,
-                "trade_id": fill.trade_id,
-                "client_id": fill.client_id,
-                "side": str(fill.side),
-                "qty": str(fill.qty),
-                "price": str(fill.price),
-                "fee": str(fill.fee),
-                "realized_pnl": str(fill.realized_pnl),
-                "ts_ms": fill.ts_ms,
-                "order_status": str(fill.order_status),
-                "reduce_only": fill.reduce_only,
-                "is_maker": fill.is_maker,
-            },
+            (
+                fill.symbol,
+                fill.trade_id,
+                fill.client_id,
+                str(fill.side),
+                str(fill.qty),
+                str(fill.price),
+                str(fill.fee),
+                str(fill.realized_pnl),
+                fill.ts_ms,
+                str(fill.order_status),
+                fill.reduce_only,
+                fill.is_maker,
+            ),
         )
         return cursor.rowcount == 1
 
     # --- history ---
 
     def add_trade(self, trade: TradeRecord) -> None:
-        self._db.table("trades").insert(
-            {
-                "position_id": trade.position_id,
-                "symbol": trade.symbol,
-                "side": trade.side,
-                "qty": str(trade.qty),
-                "entry_price": str(trade.entry_price),
-                "exit_price": str(trade.exit_price),
-                "fees": str(trade.fees),
-                "pnl": str(trade.pnl),
-                "open_ms": trade.open_ms,
-                "close_ms": trade.close_ms,
-                "exit_reason": trade.exit_reason,
-            }
+        self._conn.execute(
+            _INSERT_TRADE,
+            (
+                trade.position_id,
+                trade.symbol,
+                trade.side,
+                str(trade.qty),
+                str(trade.entry_price),
+                str(trade.exit_price),
+                str(trade.fees),
+                str(trade.pnl),
+                trade.open_ms,
+                trade.close_ms,
+                trade.exit_reason,
+            ),
         )
 
     def trades(self) -> list[TradeRecord]:
@@ -348,7 +424,9 @@ class SqliteStore(Store):
         return [_decode_trade(row) for row in rows]
 
     def add_breaker_event(self, event: BreakerEvent) -> None:
-        self._db.table("breaker_events").insert(asdict(event))
+        self._conn.execute(
+            _INSERT_BREAKER_EVENT, (event.ts_ms, event.source, event.target, event.cause)
+        )
 
     def breaker_events(self, since_ms: int = 0) -> list[BreakerEvent]:
         """Events at or after `since_ms`, in the order they were added."""
@@ -360,12 +438,25 @@ class SqliteStore(Store):
 
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         """All samples of one call are written in one transaction."""
-        rows = [{"data": orjson.dumps(sample).decode()} for sample in samples]
-        self._db.table("samples").insert_all(rows)
+        # Encoded before the transaction opens: a sample orjson refuses fails the call at once.
+        rows = [(orjson.dumps(sample).decode(),) for sample in samples]
+        with self._transaction():
+            self._conn.executemany(_INSERT_SAMPLE, rows)
 
     def samples(self) -> list[dict[str, Any]]:
         rows = self._db.query("SELECT data FROM samples ORDER BY id")
         return [orjson.loads(row["data"]) for row in rows]
+
+
+def _insert_position_sql(keys: tuple[str, ...]) -> str:
+    # REPLACE deletes the old row first, so a key the record lacks comes back as None.
+    columns = ", ".join(_quote(key) for key in keys)
+    marks = ", ".join("?" for _ in keys)
+    return f"INSERT OR REPLACE INTO positions ({columns}) VALUES ({marks})"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _encode(value: Any) -> Any:
@@ -384,11 +475,24 @@ def _kind(value: Any) -> str | None:
     raise TypeError(f"a position field must be None, bool, int, float, str or Decimal: {value!r}")
 
 
+# Kinds by exact type, which answers for nearly every value without isinstance chains;
+# subclasses such as enums go through _kind.
+_KIND_OF_TYPE: dict[type, str | None] = {
+    type(None): None,
+    bool: "bool",
+    Decimal: "decimal",
+    int: "plain",
+    float: "plain",
+    str: "plain",
+}
+
+
 def _new_kinds(record: dict[str, Any], known: dict[str, str]) -> dict[str, str]:
     """Kinds of the record's columns not seen before; TypeError if a value changes a kind."""
     new = {}
+    kind_of_type = _KIND_OF_TYPE
     for key, value in record.items():
-        kind = _kind(value)
+        kind = kind_of_type[type(value)] if type(value) in kind_of_type else _kind(value)
         if kind is None:
             continue
         was = known.get(key)

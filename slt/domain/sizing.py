@@ -126,9 +126,12 @@ def size_entry(
     with localcontext(_EXACT):
         loss_per_unit = abs(entry - stop) + taker_fee * (entry + stop)
         budget = equity * limits.risk_per_trade
-        ceiling = min(equity, available) * limits.max_leverage
+        # The entry fee is paid from the same available balance as the margin, so the margin
+        # at the leverage cap plus that fee must fit: notional * (1/L + fee) <= available.
+        lev_cap = limits.max_leverage
+        ceiling = Fraction(min(equity, available) * lev_cap) / (1 + Fraction(taker_fee) * lev_cap)
         if limits.max_position_notional is not None:
-            ceiling = min(ceiling, limits.max_position_notional)
+            ceiling = min(ceiling, Fraction(limits.max_position_notional))
         units = min(_floor_div(budget, loss_per_unit * step), _floor_div(ceiling, entry * step))
         if max_qty > 0:  # 0: no maximum, as Binance encodes it
             units = min(units, _floor_div(max_qty, step))
@@ -143,7 +146,8 @@ def size_entry(
             RejectCode.BELOW_MIN_NOTIONAL,
             f"notional {notional} below minimum {filters.min_notional}",
         )
-    leverage = max(1, math.ceil(Fraction(notional) / Fraction(available)))
+    margin_room = Fraction(available) - Fraction(notional) * Fraction(taker_fee)
+    leverage = max(1, math.ceil(Fraction(notional) / margin_room))
     return Sizing(qty=qty, notional=notional, leverage=leverage, risk_amount=risk_amount)
 
 
@@ -156,7 +160,7 @@ def _lot(filters: SymbolFilters, market: bool) -> tuple[Decimal, Decimal, Decima
     return step, lo, hi
 
 
-def _floor_div(amount: Decimal, per_unit: Decimal) -> int:
+def _floor_div(amount: Decimal | Fraction, per_unit: Decimal) -> int:
     return math.floor(Fraction(amount) / Fraction(per_unit))
 
 

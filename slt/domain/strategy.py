@@ -18,14 +18,17 @@ class EmaTrendParams:
     fast: int = 20
     slow: int = 50
     atr_period: int = 14
-    stop_atr: float = 1.5
+    stop_atr: float = 2.5
     reward_risk: float = 2.0
     trail_atr: float = 2.0  # trailing distance, activated once the trade is 1R in profit
+    # Skip trades whose round trip (taker fees both ways plus the spread) costs more than this
+    # fraction of the risk: with tight stops, fees alone decide the outcome.
+    max_cost_r: float = 0.15
 
     def __post_init__(self) -> None:
         if not 1 <= self.fast < self.slow:
             raise ValueError("strategy.fast must be >= 1 and below strategy.slow")
-        for name in ("stop_atr", "reward_risk", "trail_atr"):
+        for name in ("stop_atr", "reward_risk", "trail_atr", "max_cost_r"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"strategy.{name} must be positive")
 
@@ -33,6 +36,10 @@ class EmaTrendParams:
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A trade the strategy would take, priced off the last closed bar."""
+
+    def cost_r(self, entry: float, spread: float, fee_rate: float) -> float:
+        """Round-trip cost of this trade in units of its risk."""
+        return (2 * fee_rate * entry + spread) / self.stop_distance
 
     symbol: str
     direction: Direction

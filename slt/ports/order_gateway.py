@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState
 from slt.domain.values import Balance, ExchangePosition
@@ -14,6 +15,9 @@ FillListener = Callable[[Fill], None]
 
 class GatewayError(Exception):
     """Base of everything an OrderGateway raises."""
+
+    # What the circuit breaker counts this as; None: not a sign of a degraded connection.
+    failure: FailureKind | None = None
 
 
 class OrderRejected(GatewayError):
@@ -35,9 +39,32 @@ class OrderOutcomeUnknown(GatewayError):
     The caller must query the order by its client id before doing anything else with it.
     """
 
+    failure = FailureKind.TIMEOUT
+
+
+class ExchangeDown(GatewayError):
+    """The exchange could not be reached or refused to serve (network, 5xx, 429, 418, -1003).
+
+    Nothing was executed. `retry_after_ms` (a duration) and `ban_until_ms` (an instant) carry
+    what the exchange said about when to come back.
+    """
+
+    def __init__(
+        self,
+        failure: FailureKind,
+        message: str,
+        *,
+        retry_after_ms: int | None = None,
+        ban_until_ms: int | None = None,
+    ) -> None:
+        super().__init__(f"{failure}: {message}")
+        self.failure = failure
+        self.retry_after_ms = retry_after_ms
+        self.ban_until_ms = ban_until_ms
+
 
 class GatewayUnavailable(GatewayError):
-    """The request was not sent: the connection is down or the circuit breaker holds it back."""
+    """The request was not sent: the circuit breaker holds it back (see `reason`)."""
 
 
 class OrderGateway(ABC):

@@ -173,7 +173,7 @@ async def simulate(
         stale.unlink(missing_ok=True)  # a simulation starts from an empty account
     container = build_container(settings, filters, start, out_dir)
     clock = container.clock()
-    exchange = container.gateway()
+    exchange = container.exchange()
     feed = container.feed()
     bars = container.bars()
     controller = container.controller()

@@ -60,10 +60,6 @@ class RuleTrader:
         age = self._feed.latest(symbol)
         return None if age is None or age.stale else age.quote
 
-    def _momentum(self, symbol: str) -> float | None:
-        state = self._states.get(symbol)
-        return None if state is None else state.momentum
-
     async def trading_cycle(self, now_ms: int) -> None:
         candidates: list[Candidate] = []
         for symbol, bar in self._bars.roll(now_ms):
@@ -74,6 +70,7 @@ class RuleTrader:
             q = self._latest(symbol)
             if q is not None and state.momentum is not None:
                 self._controller.check_indicators(symbol, state.momentum, now_ms, q)
+                self._virtual.check_reversals(symbol, state.momentum, now_ms, q)
             if candidate is not None:
                 candidates.append(candidate)
         if not candidates:
@@ -86,7 +83,7 @@ class RuleTrader:
                 balance = await self._gateway.balance()
 
     async def virtual_cycle(self, now_ms: int) -> None:
-        self._virtual.cycle(now_ms, self._latest, self._momentum)
+        self._virtual.cycle(now_ms, self._latest)
 
     def _roll_day(self, now_ms: int, balance: Balance) -> None:
         day = now_ms // DAY_MS
@@ -97,49 +94,55 @@ class RuleTrader:
 
     async def _consider(self, candidate: Candidate, balance: Balance, now_ms: int) -> bool:
         """Take the candidate if risk allows; otherwise follow it virtually. True if taken."""
-        symbol = candidate.symbol
-        q = self._latest(symbol)
+        q = self._latest(candidate.symbol)
         if q is None:
             return False  # no current price: nothing to enter at, nothing to follow
+        entry = Decimal(repr(q.ask if candidate.direction.sign > 0 else q.bid))
+        decision = self._size(candidate, balance, entry, q)
+        if isinstance(decision, str):
+            self._virtual.open(candidate, q, decision, now_ms)
+            return False
+        try:
+            await self._gateway.set_leverage(candidate.symbol, decision.leverage)
+            position = await self._controller.open_position(candidate, decision, entry)
+        except GatewayError as exc:
+            log.warning("entry for %s not sent: %s", candidate.symbol, exc)
+            self._virtual.open(candidate, q, "gateway", now_ms)
+            return False
+        self._taken[position.id] = candidate
+        self.entries += 1
+        return True
+
+    def _size(
+        self, candidate: Candidate, balance: Balance, entry: Decimal, q: Quote
+    ) -> Sizing | str:
+        """The order size, or why the candidate is not taken."""
         rejection = entry_gate(
-            symbol=symbol,
+            symbol=candidate.symbol,
             open_symbols=self._controller.open_symbols(),
             day_start_equity=self.day_start_equity,
             day_realized_pnl=self.day_realized,
             unrealized_pnl=balance.unrealized_pnl,
             limits=self._limits,
         )
-        sizing: Sizing | None = None
-        s = candidate.direction.sign
-        entry = Decimal(repr(q.ask if s > 0 else q.bid))
-        if rejection is None and symbol in self._filters:
-            sized = size_entry(
-                equity=balance.equity,
-                available=balance.available,
-                entry=entry,
-                stop=entry - s * Decimal(repr(candidate.stop_distance)),
-                filters=self._filters[symbol],
-                limits=self._limits,
-                taker_fee=self._taker_fee,
-            )
-            if isinstance(sized, Sizing):
-                sizing = sized
-            else:
-                rejection = sized
-        if sizing is None:
-            reason = "no_filters" if rejection is None else rejection.code.value
-            self._virtual.open(candidate, q, reason, now_ms)
-            return False
-        try:
-            await self._gateway.set_leverage(symbol, sizing.leverage)
-            position = await self._controller.open_position(candidate, sizing, entry)
-        except GatewayError as exc:
-            log.warning("entry for %s not sent: %s", symbol, exc)
-            self._virtual.open(candidate, q, "gateway", now_ms)
-            return False
-        self._taken[position.id] = candidate
-        self.entries += 1
-        return True
+        if rejection is not None:
+            return rejection.code.value
+        cost = candidate.cost_r(float(entry), q.ask - q.bid, float(self._taker_fee))
+        if cost > self._params.max_cost_r:
+            return "cost_too_high"
+        filters = self._filters.get(candidate.symbol)
+        if filters is None:
+            return "no_filters"
+        sized = size_entry(
+            equity=balance.equity,
+            available=balance.available,
+            entry=entry,
+            stop=entry - candidate.direction.sign * Decimal(repr(candidate.stop_distance)),
+            filters=filters,
+            limits=self._limits,
+            taker_fee=self._taker_fee,
+        )
+        return sized if isinstance(sized, Sizing) else sized.code.value
 
     def _on_closed(self, p: Position) -> None:
         if p.closed_ms // DAY_MS == self._day:

@@ -1,9 +1,10 @@
 """Virtual (paper) positions for candidates that were not taken.
 
-They follow the same exit rules as real positions, checked on the 10 s virtual cycle against
-the latest quote (so a virtual trailing stop sees the best price at 10 s resolution), and are
-closed after the maximum holding time. Each close labels its candidate's features with the
-outcome in R (profit per unit of risk, after taker fees on both legs).
+They follow the same exit rules as real positions: the price rules through the same ExitGuard,
+checked on the 10 s virtual cycle against the latest quote (so a virtual trailing stop sees the
+best price at 10 s resolution), and the reversal rule on each closed bar (`check_reversals`).
+Each close labels its candidate's features with the outcome in R (profit per unit of risk,
+after taker fees on both legs).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from slt.domain.exits import evaluate_exits
+from slt.domain.exits import ExitDecision, ExitGuard, evaluate_exits
 from slt.domain.position import Position
 from slt.domain.strategy import Candidate
 from slt.domain.values import Quote
@@ -20,7 +21,6 @@ from slt.ports.store import Store
 from slt.position_controller import ExitSettings
 
 QuoteLookup = Callable[[str], Quote | None]
-MomentumLookup = Callable[[str], float | None]
 
 
 def outcome_sample(
@@ -56,7 +56,7 @@ class VirtualBook:
         self._store = store
         self._settings = settings
         self._fee_rate = fee_rate
-        self._open: list[tuple[Position, Candidate, str]] = []
+        self._open: list[tuple[ExitGuard, Candidate, str]] = []
         self._next_id = -1  # negative ids never collide with real positions
         self.opened = 0
         self.closed = 0
@@ -87,40 +87,55 @@ class VirtualBook:
             best_price=Decimal(repr(entry)),
         )
         self._next_id -= 1
-        self._open.append((p, candidate, reason))
+        self._open.append((ExitGuard(p), candidate, reason))
         self.opened += 1
 
-    def cycle(self, now_ms: int, latest: QuoteLookup, momentum: MomentumLookup) -> int:
-        """Check every virtual position; close and label those an exit rule ends."""
-        samples = []
-        still_open = []
-        for p, candidate, reason in self._open:
-            q = latest(p.symbol)
-            if q is None:
-                still_open.append((p, candidate, reason))
-                continue
-            m = momentum(p.symbol)
-            decision = evaluate_exits(p, q, None if m is None else {"momentum": m}, now_ms)
-            if decision is None:
-                px = q.bid if p.direction.sign > 0 else q.ask
-                if p.direction.sign * (px - float(p.best_price)) > 0:
-                    p.best_price = Decimal(repr(px))
-                still_open.append((p, candidate, reason))
-                continue
-            samples.append(
-                outcome_sample(
-                    candidate,
-                    entry=float(p.entry_price),
-                    exit_price=decision.price,
-                    fee_rate=self._fee_rate,
-                    exit_reason=decision.reason.value,
-                    hold_ms=now_ms - p.opened_ms,
-                    virtual=True,
-                    not_taken=reason,
-                )
+    def cycle(self, now_ms: int, latest: QuoteLookup) -> int:
+        """Check every virtual position on the latest quotes; close those an exit rule ends."""
+        closing = []
+        for entry in self._open:
+            guard = entry[0]
+            q = latest(guard.symbol)
+            # The time rule needs no fresh quote; the price rules do.
+            if q is not None and (guard.check(q) or now_ms >= guard.deadline):
+                guard.sync()
+                decision = evaluate_exits(guard.position, q, None, now_ms)
+                if decision is not None:
+                    closing.append((entry, decision))
+        return self._close(closing, now_ms)
+
+    def check_reversals(self, symbol: str, momentum: float, now_ms: int, q: Quote) -> int:
+        """The reversal rule, on a closed bar of `symbol`."""
+        closing = []
+        for entry in self._open:
+            guard = entry[0]
+            if guard.symbol == symbol:
+                guard.sync()
+                decision = evaluate_exits(guard.position, q, {"momentum": momentum}, now_ms)
+                if decision is not None:
+                    closing.append((entry, decision))
+        return self._close(closing, now_ms)
+
+    def _close(
+        self, closing: list[tuple[tuple[ExitGuard, Candidate, str], ExitDecision]], now_ms: int
+    ) -> int:
+        if not closing:
+            return 0
+        done = {id(entry) for entry, _ in closing}
+        self._open = [entry for entry in self._open if id(entry) not in done]
+        samples = [
+            outcome_sample(
+                candidate,
+                entry=float(guard.position.entry_price),
+                exit_price=decision.price,
+                fee_rate=self._fee_rate,
+                exit_reason=decision.reason.value,
+                hold_ms=now_ms - guard.position.opened_ms,
+                virtual=True,
+                not_taken=reason,
             )
-        self._open = still_open
-        if samples:
-            self._store.add_samples(samples)
-            self.closed += len(samples)
+            for (guard, candidate, reason), decision in closing
+        ]
+        self._store.add_samples(samples)
+        self.closed += len(samples)
         return len(samples)

@@ -1,0 +1,73 @@
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from slt.adapters.clocks.simulated import SimulatedClock
+from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.guarded_gateway import GuardedGateway
+from slt.adapters.sqlite_store import SqliteStore
+from slt.domain.breaker import BreakerLevel, CircuitBreaker, FailureKind
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import OrderRequest, OrderType
+from slt.domain.values import Side
+from slt.ports.order_gateway import ExchangeDown, GatewayUnavailable, OrderRejected
+
+from factories import quote
+
+FILTERS = {
+    "BTCUSDT": SymbolFilters("BTCUSDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"),
+                             Decimal(1000), Decimal(5))
+}
+
+
+def rig():  # type: ignore[no-untyped-def]
+    clock = SimulatedClock(1_000_000)
+    exchange = FakeExchange(FILTERS, clock)
+    exchange.on_quote(quote(100.0, 100.1, 1_000_000))
+    store = SqliteStore(":memory:")
+    return clock, exchange, store, GuardedGateway(exchange, CircuitBreaker(), clock, store)
+
+
+def order(n: int, reduce_only: bool = False) -> OrderRequest:
+    return OrderRequest(f"c{n}", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.1"),
+                        reduce_only=reduce_only)
+
+
+def test_transport_failures_escalate_and_are_persisted_business_rejections_are_not() -> None:
+    async def main() -> None:
+        _clock, exchange, store, gateway = rig()
+        for n in range(5):
+            exchange.fail_next(OrderRejected(-2019, "Margin is insufficient."))
+            with pytest.raises(OrderRejected):
+                await gateway.place(order(n))
+        assert gateway.breaker.level is BreakerLevel.NORMAL
+        for n in range(10):  # exits (CRITICAL) keep getting through while it escalates
+            exchange.fail_next(ExchangeDown(FailureKind.SERVER_5XX, "503 Service Unavailable"))
+            with pytest.raises(ExchangeDown):
+                await gateway.place(order(10 + n, reduce_only=True))
+        assert gateway.breaker.level is BreakerLevel.BLOCKED
+        events = store.breaker_events()
+        assert [e.target for e in events] == ["WARNING", "THROTTLED", "BLOCKED"]
+        assert all(e.ts_ms == 1_000_000 for e in events)
+        # entries are refused while BLOCKED, exits and position reads still pass
+        with pytest.raises(GatewayUnavailable):
+            await gateway.place(order(99))
+        assert await gateway.positions() == []
+
+    asyncio.run(main())
+
+
+def test_ip_ban_stops_even_critical_requests_until_it_ends() -> None:
+    async def main() -> None:
+        clock, exchange, _, gateway = rig()
+        exchange.fail_next(ExchangeDown(FailureKind.IP_BAN_418, "banned",
+                                        ban_until_ms=1_000_000 + 120_000))
+        with pytest.raises(ExchangeDown):
+            await gateway.place(order(1))
+        with pytest.raises(GatewayUnavailable):
+            await gateway.positions()
+        clock.advance(1_000_000 + 120_000)
+        assert await gateway.positions() == []
+
+    asyncio.run(main())
