@@ -57,7 +57,10 @@ class Container(containers.DeclarativeContainer):
     exit_settings = providers.Singleton(_exit_settings, settings)
 
     clock = providers.Selector(mode, simulate=providers.Singleton(SimulatedClock, start_ms))
-    store = providers.Singleton(SqliteStore, db_path)
+    # A simulation's state is rebuilt by rerunning it: no need to pay for a disk flush per write.
+    store = providers.Singleton(
+        SqliteStore, db_path, durable=providers.Callable(lambda s: s.mode != "simulate", settings)
+    )
     exchange = providers.Selector(
         mode,
         simulate=providers.Singleton(
