@@ -5,7 +5,10 @@
 1. Writes a seeded random walk of N bookTicker quotes over S symbols to a temporary CSV
    (multi-symbol quotes format), then replays it from disk — parsing included — through
    FakeExchange -> ReplayFeed (quote cache) -> bars -> PositionController, with P open positions
-   (P/S per symbol) whose stops and targets are hit from time to time and then reopened.
+   (P/S per symbol) whose stops (--stop-pct away, target at 2R) are hit from time to time and
+   then reopened: each exit walks the position lifecycle and writes to the store.
+   Also the same pipeline with the quotes already in memory and no positions: the per-quote
+   cost of the bot itself, parsing aside.
 2. Peak resident memory of the process (ru_maxrss), and the growth during the replay.
 3. Per-quote latency of PositionController.on_quote alone with P positions over S symbols and
    nothing firing: p50 / p99 / max.
@@ -96,12 +99,14 @@ class Rig:
         self.exchange.on_quote(q)
         self.feed.publish(q)
 
+    stop_pct = 2.0
+
     async def open(self, symbol: str) -> None:
         q = self.feed.cache.quotes[symbol]
         # One-way mode nets a symbol's positions, so all of a symbol's share a direction.
         direction = Direction.LONG if self.symbols.index(symbol) % 2 == 0 else Direction.SHORT
         entry = Decimal(repr(q.ask if direction is Direction.LONG else q.bid))
-        dist = q.mid * 0.01
+        dist = q.mid * self.stop_pct / 100
         candidate = Candidate(symbol, direction, q.ts_ms, q.mid, dist, 2.0, 0.0)
         sizing = Sizing(Decimal(1), entry, 1, Decimal(repr(dist)))
         await self.controller.open_position(candidate, sizing, entry)
@@ -121,8 +126,11 @@ class Rig:
         await self.clock.settle()
 
 
-async def throughput(path: Path, symbols: int, positions: int) -> tuple[int, float, int, int]:
+async def throughput(
+    path: Path, symbols: int, positions: int, stop_pct: float
+) -> tuple[int, float, int, int]:
     rig = Rig(symbols, positions)
+    rig.stop_pct = stop_pct
     await rig.seed_positions()
     open_before = len(rig.controller.positions)
     stream = open_replay([DataSource(path, None)])
@@ -131,6 +139,14 @@ async def throughput(path: Path, symbols: int, positions: int) -> tuple[int, flo
     elapsed = time.perf_counter() - began
     assert len(rig.controller.positions) == open_before
     return n, elapsed, rig.reopened, len(rig.controller.positions)
+
+
+async def pipeline_only(path: Path, symbols: int) -> tuple[int, float]:
+    quotes = list(open_replay([DataSource(path, None)]))
+    rig = Rig(symbols, 0)
+    began = time.perf_counter()
+    n = await replay(quotes, rig.clock, rig.exchange.on_quote, rig.feed.publish)
+    return n, time.perf_counter() - began
 
 
 async def latency(symbols: int, positions: int, samples: int, seed: int) -> list[int]:
@@ -163,6 +179,7 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--positions", type=int, default=200)
     parser.add_argument("--latency-samples", type=int, default=200_000)
+    parser.add_argument("--stop-pct", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -171,13 +188,15 @@ def main() -> None:
         write_random_walk(path, args.quotes, args.symbols, args.seed)
         rss_before = rss_mb()
         n, elapsed, reopened, still_open = asyncio.run(
-            throughput(path, args.symbols, args.positions)
+            throughput(path, args.symbols, args.positions, args.stop_pct)
         )
         rss_after = rss_mb()
+        bare_n, bare_elapsed = asyncio.run(pipeline_only(path, args.symbols))
     print(f"python {sys.version.split()[0]}")
     print(f"replay: {n:,} quotes over {args.symbols} symbols in {elapsed:.2f} s "
           f"= {n / elapsed:,.0f} quotes/s (CSV parsing, exchange, cache, bars, exits)")
     print(f"        {reopened:,} exits taken and reopened, {still_open} positions open at the end")
+    print(f"bot only (quotes in memory, no positions): {bare_n / bare_elapsed:,.0f} quotes/s")
     print(f"memory: peak RSS {rss_after:.0f} MB (grew {rss_after - rss_before:.0f} MB "
           "during the replay)")
     timings = asyncio.run(latency(args.symbols, args.positions, args.latency_samples, args.seed))

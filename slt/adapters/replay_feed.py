@@ -15,16 +15,18 @@ class ReplayFeed(PriceFeed):
     def __init__(self, clock: Clock, stale_after_ms: int = 5000) -> None:
         self._clock = clock
         self.cache = QuoteCache(stale_after_ms)
+        self._update = self.cache.update
         self._listeners: tuple[QuoteListener, ...] = ()
         self._queues: list[asyncio.Queue[Quote]] = []
         self.symbols: set[str] = set()
 
     def publish(self, q: Quote) -> None:
-        if self.cache.update(q):
+        if self._update(q):
             for listener in self._listeners:
                 listener(q)
-            for queue in self._queues:
-                queue.put_nowait(q)
+            if self._queues:
+                for queue in self._queues:
+                    queue.put_nowait(q)
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         self.symbols.update(symbols)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slt.domain.values import Quote, is_sane_quote
+from slt.domain.values import Quote
+
+_INF = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,14 +34,17 @@ class QuoteCache:
         self.out_of_order = 0
 
     def update(self, q: Quote) -> bool:
-        if not is_sane_quote(q.bid, q.ask, q.bid_qty, q.ask_qty):
+        symbol, ts, bid, bid_qty, ask, ask_qty = q
+        # is_sane_quote, inlined: this runs for every market update.
+        if not (0.0 < bid <= ask < _INF and 0.0 <= bid_qty < _INF and 0.0 <= ask_qty < _INF):
             self.dropped += 1
             return False
-        prev = self.quotes.get(q.symbol)
-        if prev is not None and q.ts_ms < prev.ts_ms:
+        quotes = self.quotes
+        prev = quotes.get(symbol)
+        if prev is not None and ts < prev[1]:
             self.out_of_order += 1
             return False
-        self.quotes[q.symbol] = q
+        quotes[symbol] = q
         return True
 
     def latest(self, symbol: str, now_ms: int) -> QuoteAge | None:

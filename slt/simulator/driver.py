@@ -39,12 +39,13 @@ async def replay(
     """
     n = 0
     next_due = clock.next_due_ms
+    advance = clock.advance
     for q in quotes:
         ts = q[1]
         if ts >= next_due:
             await run_until(clock, ts)
             next_due = clock.next_due_ms
-        clock.advance(ts)
+        advance(ts)
         exchange_on_quote(q)
         publish(q)
         if clock.awake:
