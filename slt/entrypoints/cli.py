@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from tqdm import tqdm
 
 from slt.adapters.replay import ReplayError, parse_data_arg
 from slt.config import ConfigError, load_settings
@@ -70,18 +73,18 @@ def _simulate(args: argparse.Namespace) -> int:
         for source in sources:
             if not source.path.is_file():
                 raise ReplayError(f"{source.path}: no such file")
-        progress = _progress_bar() if sys.stdout.isatty() and not args.json else None
-        summary = asyncio.run(
-            simulate(
-                settings,
-                sources,
-                args.out,
-                start_ms=args.start,
-                end_ms=args.end,
-                seed=args.seed,
-                progress=progress,
+        with _progress_bar(enabled=sys.stdout.isatty() and not args.json) as progress:
+            summary = asyncio.run(
+                simulate(
+                    settings,
+                    sources,
+                    args.out,
+                    start_ms=args.start,
+                    end_ms=args.end,
+                    seed=args.seed,
+                    progress=progress,
+                )
             )
-        )
     except (ConfigError, ReplayError, ValueError) as exc:
         print(f"slt simulate: {exc}", file=sys.stderr)
         return 2
@@ -92,11 +95,13 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar():  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    bar = tqdm(unit=" quotes", unit_scale=True, file=sys.stderr)
-    return bar.update
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int], object] | None]:
+    if not enabled:
+        yield None
+        return
+    with tqdm(unit=" quotes", unit_scale=True, file=sys.stderr, leave=False) as bar:
+        yield bar.update
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ async def replay(
     clock: SimulatedClock,
     exchange_on_quote: QuoteSink,
     publish: QuoteSink,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     progress_every: int = 50_000,
 ) -> int:
     """Drive every quote through the system; return how many were replayed.

@@ -153,7 +153,7 @@ async def simulate(
     start_ms: int | None = None,
     end_ms: int | None = None,
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> SimulationSummary:
     infos = inspect_sources(list(sources))
     if not infos:

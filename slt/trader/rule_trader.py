@@ -20,6 +20,8 @@ from slt.trader.virtual import VirtualBook, outcome_sample
 
 log = logging.getLogger(__name__)
 
+MARGIN_HEADROOM = Decimal("0.99")
+
 
 class RuleTrader:
     def __init__(
@@ -135,7 +137,9 @@ class RuleTrader:
             return "no_filters"
         sized = size_entry(
             equity=balance.equity,
-            available=balance.available,
+            # Margin is charged at the mark price, and a fresh position starts half a spread
+            # under water: keep a little of the balance free so maximal entries still fit.
+            available=balance.available * MARGIN_HEADROOM,
             entry=entry,
             stop=entry - candidate.direction.sign * Decimal(repr(candidate.stop_distance)),
             filters=filters,
