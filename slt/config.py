@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 import types
+import typing
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -48,6 +49,37 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """`slt live` (paper by default; real orders only with --live)."""
+
+    symbols: tuple[str, ...] = ()  # empty: the `universe_size` most traded USDT perpetuals
+    universe_size: int = 10
+    rest_url: str = "https://fapi.binance.com"
+    ws_url: str = "wss://fstream.binance.com"
+    recv_window_ms: int = 5000
+    on_mismatch: str = "halt"  # start-up reconciliation: "halt" new entries, or "adopt"
+    status_interval_s: int = 10
+    state_dir: str = "slt-state"  # holds paper.db and live.db, kept apart
+
+    def __post_init__(self) -> None:
+        if self.on_mismatch not in ("halt", "adopt"):
+            raise ConfigError(f"live.on_mismatch: {self.on_mismatch!r} is not 'halt' or 'adopt'")
+        if not 1 <= self.universe_size <= 200:
+            raise ConfigError("live.universe_size: must be between 1 and 200")
+        if not 100 <= self.recv_window_ms <= 60_000:
+            raise ConfigError("live.recv_window_ms: must be between 100 and 60000")
+        if self.status_interval_s <= 0:
+            raise ConfigError("live.status_interval_s: must be positive")
+        for key in ("rest_url", "ws_url"):
+            url = getattr(self, key)
+            if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                raise ConfigError(f"live.{key}: {url!r} is not an http(s)/ws(s) URL")
+        for symbol in self.symbols:
+            if not symbol.isalnum() or symbol.upper() != symbol:
+                raise ConfigError(f"live.symbols: {symbol!r} is not a symbol like BTCUSDT")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     mode: str = "simulate"
     interval: str = "15m"
@@ -59,6 +91,7 @@ class Settings:
     strategy: EmaTrendParams = field(default_factory=EmaTrendParams)
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -68,14 +101,27 @@ class Settings:
                 raise ConfigError(f"{key}: must be positive")
 
 
-def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+# Environment variables that override a setting (they win over config files).
+ENV_OVERRIDES = {
+    "SLT_BINANCE_REST_URL": "live.rest_url",
+    "SLT_BINANCE_WS_URL": "live.ws_url",
+}
+
+
+def load_settings(
+    path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Defaults, then the TOML file, then environment variables, then `overrides`."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
-    for dotted, value in (overrides or {}).items():
+    from_env = {key: env[name] for name, key in ENV_OVERRIDES.items() if env and env.get(name)}
+    for dotted, value in {**from_env, **(overrides or {})}.items():
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:
@@ -110,6 +156,11 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
 def _convert(kind: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, key + ".")
+    if typing.get_origin(kind) is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list")
+        item = typing.get_args(kind)[0]
+        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if isinstance(kind, types.UnionType):
         if value is None:
             return None
