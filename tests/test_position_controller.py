@@ -71,7 +71,7 @@ def test_long_opens_with_plan_anchored_on_fill_and_an_exchange_stop() -> None:
         assert p.entry_price == Decimal("10000.1")  # bought at the ask
         assert p.stop == Decimal("9900.1") and p.take_profit == Decimal("10200.1")
         orders = await rig.exchange.open_orders("BTCUSDT")
-        assert [(o.client_id, o.status) for o in orders] == [(f"slt{p.id}-s", OrderStatus.NEW)]
+        assert [(o.client_id, o.status) for o in orders] == [(f"slt{p.id}-s1", OrderStatus.NEW)]
         assert rig.store.open_positions()[0]["status"] == "open"
 
     run(main())

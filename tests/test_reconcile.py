@@ -59,7 +59,7 @@ def test_every_kind_is_found() -> None:
             stop_of(closed),
             stop_of(resized),
             stop_of(flipped),
-            WorkingOrder("slt99-s", "QQQUSDT", True, True),
+            WorkingOrder("slt99-s1", "QQQUSDT", True, True),
             WorkingOrder("manual-1", "QQQUSDT", False, False),
         ],
     )

@@ -30,6 +30,7 @@ class ExitReason(StrEnum):
     HARD_LOSS_LIMIT = "hard_loss_limit"
     END_OF_DATA = "end_of_data"
     EXCHANGE_STOP = "exchange_stop"
+    CLOSED_WHILE_DOWN = "closed_while_down"
 
 
 @dataclass(frozen=True, slots=True)

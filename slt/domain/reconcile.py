@@ -67,8 +67,9 @@ class Mismatch:
     client_id: str = ""
 
 
-def stop_client_id(position_id: int) -> str:
-    return f"{CLIENT_ID_PREFIX}{position_id}-s"
+def stop_client_id(position_id: int, attempt: int = 1) -> str:
+    """Protective stops are numbered: a stop placed again after a restart needs a new id."""
+    return f"{CLIENT_ID_PREFIX}{position_id}-s{attempt}"
 
 
 def reconcile(
@@ -79,11 +80,11 @@ def reconcile(
     """Every difference, in a deterministic order (by symbol, then kind)."""
     held = {p.symbol: p for p in exchange if p.qty != 0}
     orders = list(working)
-    working_ids = {o.client_id for o in orders}
     mismatches: list[Mismatch] = []
     owned: set[str] = set()
     for p in local:
-        owned.update({stop_client_id(p.id), *(o.client_id for o in orders if _owned_by(o, p))})
+        mine = [o for o in orders if _owned_by(o, p)]
+        owned.update(o.client_id for o in mine)
         if p.status in ("entry_in_flight", "exit_in_flight", "pending_open", "closing"):
             held.pop(p.symbol, None)  # whatever is held there is this position's, in some state
             mismatches.append(
@@ -118,7 +119,7 @@ def reconcile(
                     there.qty,
                 )
             )
-        if p.stop and stop_client_id(p.id) not in working_ids:
+        if p.stop and not any(o.conditional and o.reduce_only for o in mine):
             mismatches.append(
                 Mismatch(MismatchKind.UNPROTECTED, p.symbol, p.id, "no working protective stop")
             )

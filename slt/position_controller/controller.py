@@ -21,9 +21,10 @@ from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderType
 from slt.domain.position import Position
+from slt.domain.reconcile import stop_client_id
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
-from slt.domain.values import Quote
+from slt.domain.values import Direction, Quote
 from slt.ports.clock import Clock
 from slt.ports.order_gateway import (
     GatewayError,
@@ -267,17 +268,25 @@ class PositionController:
         p.stop = filters.round_price(p.entry_price - s * stop_dist, up=s < 0)
         p.take_profit = filters.round_price(p.entry_price + s * target_dist, up=s > 0)
 
+    async def protect(self, p: Position) -> None:
+        """Place the position's reduce-only stop on the exchange (again, after a restart)."""
+        await self._protect(p)
+
     async def _protect(self, p: Position) -> None:
+        placed = sum(1 for _, purpose in self._orders_of(p) if purpose == "stop")
         order = OrderRequest(
-            client_id=f"slt{p.id}-s",
+            client_id=stop_client_id(p.id, placed + 1),
             symbol=p.symbol,
             side=p.direction.exit_side,
             type=OrderType.STOP_MARKET,
-            qty=p.qty,
+            qty=p.qty - p.exit_qty,
             stop_price=p.stop,
             reduce_only=True,
         )
         await self._send(p, "stop", order)
+
+    def _orders_of(self, p: Position) -> list[tuple[str, str]]:
+        return [(cid, purpose) for cid, (q, purpose) in self._orders.items() if q is p]
 
     def _closed(self, p: Position) -> None:
         self._unguard(p)
@@ -298,9 +307,11 @@ class PositionController:
                 exit_reason=p.exit_reason,
             )
         )
-        stop_id = f"slt{p.id}-s"
-        if stop_id in self._orders:
-            self._clock.spawn(self._cancel_quietly(p.symbol, stop_id), name=f"unprotect-{p.id}")
+        for client_id, purpose in self._orders_of(p):
+            if purpose == "stop":
+                self._clock.spawn(
+                    self._cancel_quietly(p.symbol, client_id), name=f"unprotect-{p.id}"
+                )
         for listener in self._closed_listeners:
             listener(p)
 
@@ -312,6 +323,93 @@ class PositionController:
             pass  # already gone: the exchange expires reduce-only orders of a flat position
         finally:
             self._orders.pop(client_id, None)
+
+    # -- recovery (start-up) ---------------------------------------------------------------
+
+    def track(self, p: Position) -> None:
+        """Resume a position loaded from the store: its orders' fills find it again and, if
+        open, its guard watches the quotes."""
+        self.positions[p.id] = p
+        for order in self._store.orders(p.id):
+            self._orders[order["client_id"]] = (p, order["purpose"])
+        if p.status == "open":
+            self._guard(p)
+
+    async def resolve_in_flight(self, p: Position) -> None:
+        """Settle a position left mid-order: query its last order, never resend blind."""
+        orders = [o for o in self._store.orders(p.id) if o["purpose"] in ("entry", "exit")]
+        if not orders:
+            return
+        last = orders[-1]
+        request = OrderRequest(
+            client_id=last["client_id"],
+            symbol=p.symbol,
+            side=last["side"],
+            type=last["type"],
+            qty=last["qty"],
+            reduce_only=bool(last["reduce_only"]),
+        )
+        if p.status == "pending_open":
+            p.machine.entry_unknown()
+        elif p.status == "closing":
+            p.machine.exit_unknown()
+        await self._resolve(p, last["purpose"], request)
+
+    def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
+        """The exchange is flat although the store had the position open: close it here.
+
+        `price` is the best estimate of the exit (the protective stop's fill if it executed,
+        else 0 when unknown; the trade then records zero P&L beyond the fees paid).
+        """
+        p.exit_reason = reason.value
+        remaining = p.qty - p.exit_qty
+        realized = p.direction.sign * (price - p.entry_price) * remaining if price else Decimal(0)
+        p.apply_exit_fill(remaining, price, Decimal(0), realized, now_ms)
+        self._closed(p)
+
+    def adopt_size(self, p: Position, qty: Decimal) -> None:
+        """Fills happened while the bot was down: the exchange's size is what exits must close."""
+        p.qty = qty + p.exit_qty
+        self._unguard(p)
+        self._guard(p)
+        self._store.save_position(p.to_record())
+
+    def adopt(
+        self,
+        symbol: str,
+        direction: Direction,
+        qty: Decimal,
+        entry_price: Decimal,
+        leverage: int,
+        now_ms: int,
+    ) -> Position:
+        """Take over a position the store did not know, protected at the hard-loss distance
+        (no strategy planned it, so there is no better stop to give it)."""
+        s = direction.sign
+        loss_per_unit = self._settings.hard_loss_fraction * entry_price / leverage
+        filters = self._filters[symbol]
+        p = Position(
+            id=self._store.next_position_id(),
+            symbol=symbol,
+            direction=direction,
+            planned_qty=qty,
+            stop=filters.round_price(entry_price - s * loss_per_unit, up=s < 0),
+            take_profit=Decimal(0),
+            trail_distance=Decimal(0),
+            trail_activation=Decimal(0),
+            max_hold_ms=0,
+            leverage=leverage,
+            created_ms=now_ms,
+            hard_loss_fraction=self._settings.hard_loss_fraction,
+            status="open",
+            qty=qty,
+            entry_price=entry_price,
+            opened_ms=now_ms,
+            best_price=entry_price,
+        )
+        self._store.save_position(p.to_record())
+        self.track(p)
+        return p
 
     # -- bookkeeping -----------------------------------------------------------------------
 
