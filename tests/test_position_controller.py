@@ -14,7 +14,7 @@ from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
 from slt.ports.order_gateway import OrderOutcomeUnknown, OrderRejected
-from slt.position_controller import ExitSettings, PositionController
+from slt.position_controller import EntriesHalted, ExitSettings, PositionController
 
 from factories import quote
 
@@ -192,5 +192,18 @@ def test_reversal_exits_on_indicator_check() -> None:
         rig.controller.check_indicators("BTCUSDT", -1.0, q.ts_ms, q)
         await rig.clock.settle()
         assert p.status == "closed" and p.exit_reason == "reversal"
+
+    run(main())
+
+
+def test_halted_entries_are_refused_but_exits_still_run() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.controller.halt_entries("start-up mismatch")
+        with pytest.raises(EntriesHalted):
+            await rig.open()
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closed"
 
     run(main())

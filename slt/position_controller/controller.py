@@ -28,6 +28,7 @@ from slt.domain.values import Direction, Quote
 from slt.ports.clock import Clock
 from slt.ports.order_gateway import (
     GatewayError,
+    GatewayUnavailable,
     OrderGateway,
     OrderOutcomeUnknown,
     OrderRejected,
@@ -55,6 +56,10 @@ class ExitSettings:
             raise ValueError("exits.trail_activation_r must not be negative")
 
 
+class EntriesHalted(GatewayUnavailable):
+    """New entries are stopped (start-up mismatch, shutdown, operator); exits go on."""
+
+
 class PositionController:
     def __init__(
         self,
@@ -75,6 +80,7 @@ class PositionController:
         self._plans: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
         self._closed_listeners: list[ClosedListener] = []
         self.exits_requested = 0
+        self.halted = ""  # why new entries are refused; empty while they are allowed
         gateway.add_fill_listener(self.on_fill)
 
     # -- queries ---------------------------------------------------------------------------
@@ -84,6 +90,12 @@ class PositionController:
 
     def add_closed_listener(self, listener: ClosedListener) -> None:
         self._closed_listeners.append(listener)
+
+    def halt_entries(self, reason: str) -> None:
+        """Refuse new entries from now on; open positions keep every exit and protection."""
+        if not self.halted:
+            log.warning("new entries halted: %s", reason)
+        self.halted = self.halted or reason
 
     # -- hot path --------------------------------------------------------------------------
 
@@ -108,6 +120,8 @@ class PositionController:
         self, candidate: Candidate, sizing: Sizing, entry_price: Decimal
     ) -> Position:
         """Send a market entry for `candidate`; exits are planned around the actual fill."""
+        if self.halted:
+            raise EntriesHalted(self.halted)
         s = candidate.direction.sign
         filters = self._filters[candidate.symbol]
         stop_dist = Decimal(repr(candidate.stop_distance))
