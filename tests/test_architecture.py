@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1] / "slt"
 FORBIDDEN_IN_DOMAIN = ("asyncio", "time", "socket", "sqlite3", "sqlite_utils", "aiohttp",
                        "websockets", "threading", "slt.adapters", "slt.entrypoints",
                        "slt.ports", "random")
-ADAPTER_IMPORTERS = {"container.py", "entrypoints", "simulator", "adapters"}
+# The composition roots (container, the simulate and live sessions, the CLI), the adapters
+# themselves, and the emulator, which serves the FakeExchange over the Binance protocol.
+ADAPTER_IMPORTERS = {"container.py", "entrypoints", "simulator", "live", "adapters", "emulator"}
 
 
 def imports(path: Path) -> set[str]:
