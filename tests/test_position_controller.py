@@ -207,3 +207,19 @@ def test_halted_entries_are_refused_but_exits_still_run() -> None:
         assert p.status == "closed"
 
     run(main())
+
+
+def test_listeners_hear_the_opening_and_the_protection_and_the_stop_ends_final() -> None:
+    async def main() -> None:
+        rig = Rig()
+        opened, protected = [], []
+        rig.controller.add_opened_listener(lambda p: opened.append(p.id))
+        rig.controller.add_protection_listener(lambda p, ok, detail: protected.append((p.id, ok)))
+        p = await rig.open()
+        assert opened == [p.id] and protected == [(p.id, True)]
+        await rig.tick(10_200.1, 10_200.2)  # take-profit: the stop is no longer needed
+        assert p.status == "closed"
+        [stop] = [o for o in rig.store.orders(p.id) if o["purpose"] == "stop"]
+        assert stop["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+
+    run(main())

@@ -35,12 +35,18 @@ MAX_WAIT_MS = 60_000  # a data request held back longer than this fails instead 
 
 class GuardedGateway(OrderGateway):
     def __init__(
-        self, inner: OrderGateway, breaker: CircuitBreaker, clock: Clock, store: Store
+        self,
+        inner: OrderGateway,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        store: Store,
+        on_level_change: Callable[[BreakerEvent], None] | None = None,
     ) -> None:
         self._inner = inner
         self.breaker = breaker
         self._clock = clock
         self._store = store
+        self._on_level_change = on_level_change
 
     async def _call(self, priority: Priority, call: Callable[[], Awaitable[T]]) -> T:
         while True:
@@ -76,9 +82,10 @@ class GuardedGateway(OrderGateway):
     def _persist(self) -> None:
         for event in self.breaker.drain_events():
             log.warning("circuit breaker %s -> %s: %s", event.source, event.target, event.cause)
-            self._store.add_breaker_event(
-                BreakerEvent(event.ts_ms, str(event.source), str(event.target), event.cause)
-            )
+            record = BreakerEvent(event.ts_ms, str(event.source), str(event.target), event.cause)
+            self._store.add_breaker_event(record)
+            if self._on_level_change is not None:
+                self._on_level_change(record)
 
     async def place(self, order: OrderRequest) -> OrderState:
         return await self._call(order.priority, lambda: self._inner.place(order))

@@ -38,6 +38,9 @@ from slt.ports.store import Store, TradeRecord
 log = logging.getLogger(__name__)
 
 ClosedListener = Callable[[Position], None]
+OpenedListener = Callable[[Position], None]
+# (position, placed, detail): a protective stop was placed, or could not be
+ProtectionListener = Callable[[Position, bool, str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class PositionController:
         self._orders: dict[str, tuple[Position, str]] = {}
         self._plans: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
         self._closed_listeners: list[ClosedListener] = []
+        self._opened_listeners: list[OpenedListener] = []
+        self._protection_listeners: list[ProtectionListener] = []
         self.exits_requested = 0
         self.halted = ""  # why new entries are refused; empty while they are allowed
         gateway.add_fill_listener(self.on_fill)
@@ -90,6 +95,13 @@ class PositionController:
 
     def add_closed_listener(self, listener: ClosedListener) -> None:
         self._closed_listeners.append(listener)
+
+    def add_opened_listener(self, listener: OpenedListener) -> None:
+        """Called once per position, at its first entry fill."""
+        self._opened_listeners.append(listener)
+
+    def add_protection_listener(self, listener: ProtectionListener) -> None:
+        self._protection_listeners.append(listener)
 
     def halt_entries(self, reason: str) -> None:
         """Refuse new entries from now on; open positions keep every exit and protection."""
@@ -193,22 +205,24 @@ class PositionController:
 
     # -- orders and fills ------------------------------------------------------------------
 
-    async def _send(self, p: Position, purpose: str, order: OrderRequest) -> None:
+    async def _send(self, p: Position, purpose: str, order: OrderRequest) -> bool:
+        """Send an order; True when the exchange acknowledged it."""
         self._orders[order.client_id] = (p, purpose)
         self._store.save_order(p.id, purpose, order)
         try:
             state = await self._gateway.place(order)
         except OrderRejected as exc:
             self._rejected(p, purpose, order, exc)
-            return
+            return False
         except OrderOutcomeUnknown:
             self._unknown(p, purpose)
             await self._resolve(p, purpose, order)
-            return
+            return False
         except GatewayError as exc:
             self._rejected(p, purpose, order, exc)
-            return
+            return False
         self._store.update_order(state)
+        return True
 
     def _rejected(self, p: Position, purpose: str, order: OrderRequest, exc: Exception) -> None:
         log.warning("%s order %s refused: %s", purpose, order.client_id, exc)
@@ -262,8 +276,11 @@ class PositionController:
                 self._anchor_plan(p)
             self._unguard(p)
             self._guard(p)
-            if first and self._settings.exchange_stop and p.stop:
-                self._clock.spawn(self._protect(p), name=f"protect-{p.id}")
+            if first:
+                for opened in self._opened_listeners:
+                    opened(p)
+                if self._settings.exchange_stop and p.stop:
+                    self._clock.spawn(self._protect(p), name=f"protect-{p.id}")
         elif p.apply_exit_fill(fill.qty, fill.price, fill.fee, fill.realized_pnl, fill.ts_ms):
             if not p.exit_reason:
                 p.exit_reason = ExitReason.STOP_LOSS.value if purpose == "stop" else purpose
@@ -297,7 +314,9 @@ class PositionController:
             stop_price=p.stop,
             reduce_only=True,
         )
-        await self._send(p, "stop", order)
+        placed = await self._send(p, "stop", order)
+        for listener in self._protection_listeners:
+            listener(p, placed, f"stop {p.stop}" if placed else "refused: see the log")
 
     def _orders_of(self, p: Position) -> list[tuple[str, str]]:
         return [(cid, purpose) for cid, (q, purpose) in self._orders.items() if q is p]
@@ -332,11 +351,20 @@ class PositionController:
     async def _cancel_quietly(self, symbol: str, client_id: str) -> None:
         try:
             state = await self._gateway.cancel(symbol, client_id)
-            self._store.update_order(state)
         except OrderRejected:
-            pass  # already gone: the exchange expires reduce-only orders of a flat position
+            # Already final: the exchange expires reduce-only orders of a flat position.
+            # Record how it ended, so the store shows no working stop for a closed position.
+            try:
+                state = await self._gateway.query(symbol, client_id)
+            except GatewayError:
+                state = None
+        except GatewayError as exc:
+            log.warning("could not cancel %s: %s", client_id, exc)
+            state = None
         finally:
             self._orders.pop(client_id, None)
+        if state is not None:
+            self._store.update_order(state)
 
     # -- recovery (start-up) ---------------------------------------------------------------
 

@@ -201,7 +201,9 @@ async def simulate(
     end = end_ms if end_ms is not None else max(clock.now_ms() + 1, start + 1)
     await run_until(clock, end - 1)
     # Positions still open when the data ends are closed at the last quotes, so the P&L is
-    # realised and every trade appears in trades.csv.
+    # realised and every trade appears in trades.csv; a cycle due at the very end must not
+    # open new ones.
+    controller.halt_entries("end of data")
     controller.close_all(ExitReason.END_OF_DATA, feed.cache.quotes)
     await clock.settle()
     await run_until(clock, end)
