@@ -1,0 +1,178 @@
+"""`slt emulator`: serve replayed market data on the Binance protocol until interrupted.
+
+Kline files give both kline history and quotes: the first `--warmup-bars` bars of each are
+served as closed history, the rest is replayed as bookTicker quotes (four per bar, see
+slt.adapters.replay). Market time is data time moved by a whole number of bar intervals so that
+the replay starts at the current minute, bars stay on their interval grid, and at `--speed 1`
+market time is wall time. At other speeds market time runs at the replay's pace while server
+time (`/fapi/v1/time`, which signatures are checked against) stays wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from slt.adapters.replay import (
+    DataSource,
+    ReplayError,
+    inspect_sources,
+    open_replay,
+    parse_data_arg,
+    read_bars,
+)
+from slt.adapters.replay.klines import infer_interval
+from slt.adapters.replay.layout import Kind, plan_source
+from slt.domain.filters import SymbolFilters, inferred_filters
+from slt.domain.values import Bar
+from slt.emulator.config import EmulatorConfig, bundled_filters
+from slt.emulator.replay_pump import replay_into
+from slt.emulator.server import Emulator
+from slt.simulator.run import bundled_sources
+
+QUOTES_ONLY_GRID_MS = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What to serve: trading rules, kline history, and where the live replay starts."""
+
+    sources: tuple[DataSource, ...]
+    filters: dict[str, SymbolFilters]
+    history: tuple[tuple[str, int, tuple[Bar, ...]], ...]  # (symbol, interval ms, bars)
+    start_ms: int  # data time of the first replayed quote
+    grid_ms: int  # the market-time offset is a multiple of this
+
+
+def plan_session(sources: Sequence[DataSource], warmup_bars: int) -> Session:
+    """Read what the files hold; raise ReplayError or ValueError for unusable input."""
+    infos = inspect_sources(list(sources))
+    if not infos:
+        raise ValueError("no market data in the given files")
+    known = bundled_filters()
+    filters = {
+        s: known.get(s) or inferred_filters(s, i.price_decimals, i.reference_price)
+        for s, i in sorted(infos.items())
+    }
+    series: list[tuple[str, int, list[Bar]]] = []
+    for source in sources:
+        plan = plan_source(source)
+        interval = infer_interval(plan) if plan.layout.kind is Kind.KLINES else None
+        if interval is not None and plan.symbol is not None:
+            series.append((plan.symbol, interval, list(read_bars(source))))
+    start = max(
+        (bars[min(warmup_bars, len(bars) - 1)].open_ms for _, _, bars in series if bars),
+        default=min(i.first_ts_ms for i in infos.values()),
+    )
+    return Session(
+        sources=tuple(sources),
+        filters=filters,
+        history=tuple((s, i, tuple(b for b in bars if b.open_ms < start)) for s, i, bars in series),
+        start_ms=start,
+        grid_ms=max((i for _, i, _ in series), default=QUOTES_ONLY_GRID_MS),
+    )
+
+
+async def serve(
+    session: Session,
+    config: EmulatorConfig,
+    *,
+    speed: float,
+    spread_bps: float,
+    stop: asyncio.Event,
+    ready: Callable[[Emulator], None] = lambda _: None,
+) -> int:
+    """Run the emulator on `session` until `stop` is set; return the quotes pushed."""
+    emulator = Emulator(config)
+    now = emulator.clock.now_ms()
+    offset = (now - session.start_ms) // session.grid_ms * session.grid_ms
+    for symbol, interval, bars in session.history:
+        emulator.load_bars(symbol, interval, bars, offset)
+    filters = session.filters
+    replay = open_replay(
+        list(session.sources),
+        spread_bps=spread_bps,
+        tick_size=lambda s: filters[s].tick_size if s in filters else None,
+        start_ms=session.start_ms,
+    )
+    await emulator.start()
+    pump = emulator.clock.spawn(
+        replay_into(emulator, replay, speed, offset_ms=offset, origin_ms=now), "emulator-replay"
+    )
+    try:
+        ready(emulator)
+        await stop.wait()
+    finally:
+        pump.cancel()
+        await emulator.stop()
+        replay.close()
+    return emulator.market.update_id
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slt emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        metavar="[SYMBOL=]PATH",
+        help="market data file; repeat for several (default: the data bundled with slt)",
+    )
+    parser.add_argument("--key", help="API key clients must send (default: the emulator's)")
+    parser.add_argument("--secret", help="API secret requests are signed with")
+    parser.add_argument("--speed", type=float, default=1.0, help="replay pace (1 = recorded)")
+    parser.add_argument(
+        "--warmup-bars", type=int, default=1500, help="bars per kline file served as history"
+    )
+    parser.add_argument(
+        "--spread-bps", type=float, default=1.0, help="spread of quotes made from klines"
+    )
+    return parser
+
+
+def run_emulator(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `slt emulator`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if not args.speed > 0:
+            raise ValueError(f"--speed {args.speed} must be positive")
+        sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
+        session = plan_session(sources, max(args.warmup_bars, 0))
+    except (ReplayError, ValueError) as error:
+        print(f"slt emulator: {error}", file=sys.stderr)
+        return 2
+    defaults = EmulatorConfig(filters=session.filters)
+    config = EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.key or defaults.api_key,
+        api_secret=args.secret or defaults.api_secret,
+        filters=session.filters,
+    )
+    asyncio.run(_until_interrupted(session, config, args.speed, args.spread_bps))
+    return 0
+
+
+async def _until_interrupted(
+    session: Session, config: EmulatorConfig, speed: float, spread_bps: float
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def announce(emulator: Emulator) -> None:
+        print(
+            f"Binance USDT-M emulator: REST {emulator.rest_url}  WS {emulator.ws_url}\n"
+            f"symbols: {', '.join(session.filters)}\n"
+            f"api key: {config.api_key}\napi secret: {config.api_secret}\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+
+    await serve(session, config, speed=speed, spread_bps=spread_bps, stop=stop, ready=announce)

@@ -1,0 +1,207 @@
+"""Order endpoints: /fapi/v1/order, /fapi/v1/algoOrder and the open/cancel-all variants."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import OrderType
+from slt.emulator import errors, payloads
+from slt.emulator.errors import ApiError, api_error
+from slt.emulator.params import (
+    Call,
+    boolean,
+    client_id,
+    decimal,
+    on_precision,
+    order_ref,
+    side,
+    text,
+)
+from slt.emulator.payloads import Json, Numbers
+from slt.emulator.venue import TIME_IN_FORCE, NewAlgo, NewOrder, Venue
+
+# Conditional types moved to the algo service on 2025-12-09 (BINANCE.md §4).
+ALGO_TYPES = frozenset(
+    {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"}
+)
+EMULATED_ALGO_TYPES = frozenset({"STOP_MARKET", "TAKE_PROFIT_MARKET"})
+WORKING_TYPES = frozenset({"CONTRACT_PRICE", "MARK_PRICE"})
+CANCELLED_ALL = {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+class TradeApi:
+    def __init__(
+        self, venue: Venue, filters: Mapping[str, SymbolFilters], numbers: Numbers
+    ) -> None:
+        self._venue = venue
+        self._filters = filters
+        self._n = numbers
+        self._ids = itertools.count(1)
+
+    # -- /fapi/v1/order --------------------------------------------------------------------
+
+    def new_order(self, call: Call) -> Json:
+        p = call.params
+        filters = self._symbol(p)
+        order_side = side(p)
+        kind = text(p, "type")
+        if kind in ALGO_TYPES:
+            raise api_error(errors.STOP_ORDER_SWITCH_ALGO)
+        if kind not in ("MARKET", "LIMIT"):
+            raise api_error(errors.INVALID_ORDER_TYPE)
+        self._one_way(p)
+        qty = decimal(p, "quantity")
+        if qty is None:
+            raise errors.missing("quantity")
+        price = decimal(p, "price")
+        tif = p.get("timeInForce")
+        if kind == "LIMIT":
+            if price is None:
+                raise errors.missing("price")
+            if tif is None:
+                raise errors.missing("timeInForce")
+            if tif not in TIME_IN_FORCE:
+                raise api_error(errors.INVALID_TIF)
+            on_precision(price, filters.tick_size)
+        elif price is not None:
+            raise api_error(errors.NOT_REQUIRED, "price")
+        response_type = p.get("newOrderRespType", "ACK")
+        if response_type not in ("ACK", "RESULT"):
+            raise api_error(errors.INVALID_PARAMETER, "newOrderRespType")
+        order = self._venue.place_order(
+            NewOrder(
+                client_id=client_id(p, "newClientOrderId") or self._generated_id(),
+                symbol=filters.symbol,
+                side=order_side,
+                type=OrderType(kind),
+                qty=on_precision(qty, filters.step_size),
+                price=price,
+                time_in_force=tif or "GTC",
+                reduce_only=boolean(p, "reduceOnly"),
+            )
+        )
+        return payloads.order_json(order, self._n, ack=response_type == "ACK")
+
+    def query_order(self, call: Call) -> Json:
+        symbol = self._symbol(call.params).symbol
+        order_id, client = order_ref(call.params, "orderId", "origClientOrderId")
+        return payloads.order_json(self._venue.query_order(symbol, order_id, client), self._n)
+
+    def cancel_order(self, call: Call) -> Json:
+        symbol = self._symbol(call.params).symbol
+        order_id, client = order_ref(call.params, "orderId", "origClientOrderId")
+        return payloads.order_json(self._venue.cancel_order(symbol, order_id, client), self._n)
+
+    def open_orders(self, call: Call) -> list[Json]:
+        symbol = call.params.get("symbol") or None
+        return [payloads.order_json(o, self._n) for o in self._venue.open_orders(symbol)]
+
+    def cancel_all(self, call: Call) -> Json:
+        self._venue.cancel_all(self._symbol(call.params).symbol)
+        return CANCELLED_ALL
+
+    # -- /fapi/v1/algoOrder ----------------------------------------------------------------
+
+    def new_algo(self, call: Call) -> Json:
+        p = call.params
+        if text(p, "algoType") != "CONDITIONAL":
+            raise api_error(errors.INVALID_PARAMETER, "algoType")
+        filters = self._symbol(p)
+        algo_side = side(p)
+        kind = text(p, "type")
+        if kind not in EMULATED_ALGO_TYPES:
+            raise ApiError(
+                errors.INVALID_ORDER_TYPE,
+                "Invalid orderType."
+                if kind not in ALGO_TYPES
+                else f"Invalid orderType: the emulator runs {sorted(EMULATED_ALGO_TYPES)} only.",
+            )
+        self._one_way(p)
+        trigger = decimal(p, "triggerPrice")
+        if trigger is None:
+            raise errors.missing("triggerPrice")
+        close_position = boolean(p, "closePosition")
+        qty = decimal(p, "quantity")
+        if close_position and qty is not None:
+            raise api_error(errors.NOT_REQUIRED, "quantity")
+        if close_position and "reduceOnly" in p:
+            raise api_error(errors.NOT_REQUIRED, "reduceOnly")
+        if not close_position and qty is None:
+            raise errors.missing("quantity")
+        working_type = p.get("workingType", "CONTRACT_PRICE")
+        if working_type not in WORKING_TYPES:
+            raise api_error(errors.INVALID_PARAMETER, "workingType")
+        tif = p.get("timeInForce", "GTC")
+        if tif not in TIME_IN_FORCE:
+            raise api_error(errors.INVALID_TIF)
+        algo = self._venue.place_algo(
+            NewAlgo(
+                client_algo_id=client_id(p, "clientAlgoId") or self._generated_id(),
+                symbol=filters.symbol,
+                side=algo_side,
+                type=OrderType(kind),
+                qty=on_precision(qty, filters.step_size) if qty is not None else None,
+                trigger_price=on_precision(trigger, filters.tick_size),
+                working_type=working_type,
+                time_in_force=tif,
+                reduce_only=boolean(p, "reduceOnly"),
+                close_position=close_position,
+                price_protect=boolean(p, "priceProtect"),
+            )
+        )
+        return payloads.algo_json(algo, self._n)
+
+    def query_algo(self, call: Call) -> Json:
+        algo_id, client = order_ref(call.params, "algoId", "clientAlgoId")
+        return payloads.algo_json(self._venue.query_algo(algo_id, client), self._n)
+
+    def cancel_algo(self, call: Call) -> Json:
+        algo_id, client = order_ref(call.params, "algoId", "clientAlgoId")
+        algo = self._venue.cancel_algo(algo_id, client)
+        return {
+            "algoId": algo.algo_id,
+            "clientAlgoId": algo.client_algo_id,
+            "code": "200",
+            "msg": "success",
+        }
+
+    def open_algos(self, call: Call) -> list[Json]:
+        symbol = call.params.get("symbol") or None
+        return [payloads.algo_json(a, self._n) for a in self._venue.open_algos(symbol)]
+
+    def cancel_all_algos(self, call: Call) -> Json:
+        self._venue.cancel_all_algos(self._symbol(call.params).symbol)
+        return CANCELLED_ALL
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _symbol(self, params: Mapping[str, str]) -> SymbolFilters:
+        filters = self._filters.get(text(params, "symbol"))
+        if filters is None:
+            raise api_error(errors.INVALID_SYMBOL)
+        return filters
+
+    def _one_way(self, params: Mapping[str, str]) -> None:
+        if params.get("positionSide", "BOTH") != "BOTH" and not self._venue.dual_side_position:
+            raise api_error(errors.POSITION_SIDE_NOT_MATCH)
+
+    def _generated_id(self) -> str:
+        # Binance makes up an id when none is sent; the emulator's are recognisable.
+        return f"emulator-{next(self._ids)}"
+
+
+ROUTES: dict[tuple[str, str], Callable[[TradeApi, Call], Any]] = {
+    ("POST", "/fapi/v1/order"): TradeApi.new_order,
+    ("GET", "/fapi/v1/order"): TradeApi.query_order,
+    ("DELETE", "/fapi/v1/order"): TradeApi.cancel_order,
+    ("GET", "/fapi/v1/openOrders"): TradeApi.open_orders,
+    ("DELETE", "/fapi/v1/allOpenOrders"): TradeApi.cancel_all,
+    ("POST", "/fapi/v1/algoOrder"): TradeApi.new_algo,
+    ("GET", "/fapi/v1/algoOrder"): TradeApi.query_algo,
+    ("DELETE", "/fapi/v1/algoOrder"): TradeApi.cancel_algo,
+    ("GET", "/fapi/v1/openAlgoOrders"): TradeApi.open_algos,
+    ("DELETE", "/fapi/v1/algoOpenOrders"): TradeApi.cancel_all_algos,
+}

@@ -1,0 +1,497 @@
+"""Trading through the FakeExchange, reported the way Binance reports it.
+
+The FakeExchange decides every outcome (fills, prices, fees, margin, reduce-only, triggers);
+this module adds Binance's order records and turns each change into user-stream events.
+Every request or quote is handled in one synchronous step, so its events leave in the order
+they happened and nothing else interleaves: NEW, then each TRADE with its ACCOUNT_UPDATE, then
+the expiries the change caused.
+
+Choices where Binance leaves room:
+
+- A conditional (algo) order rests in the FakeExchange under its clientAlgoId. When it fires,
+  the emulator reports ALGO_UPDATE TRIGGERED (with `ai`), the triggered MARKET order as
+  ORDER_TRADE_UPDATE NEW and TRADE (`c` = clientAlgoId, `ot` = the algo type, `sp` = trigger),
+  ACCOUNT_UPDATE, then ALGO_UPDATE FINISHED. An algo that fires without margin is REJECTED;
+  one knocked out because it no longer reduces the position is EXPIRED.
+- closePosition=true is a reduce-only order for the symbol's maximum quantity, which the engine
+  cuts to the position when it fires. Like any reduce-only order it is refused (-2022) when
+  there is no position to reduce.
+- IOC/FOK limits that do not cross the book are accepted and at once EXPIRED (er=2); GTX ones
+  that would cross are refused with -5022. GTD and RPI are refused with -1115.
+- Hedge mode is not emulated: with dualSidePosition on, every order gets -4061.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.fake_exchange.exchange import KNOCKED_OUT, NO_MARGIN
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
+from slt.domain.values import ExchangePosition, Quote, Side
+from slt.emulator import errors, payloads
+from slt.emulator.errors import ApiError, api_error
+from slt.emulator.ledger import FillSent, Ledger
+from slt.emulator.market import MarketState
+from slt.emulator.orders import ZERO, AlgoOrder, AlgoStatus, ExpiryReason, WireOrder
+from slt.emulator.payloads import AccountView, Json, Numbers, PositionView, Trade
+from slt.ports.clock import Clock
+from slt.ports.order_gateway import OrderRejected
+
+T = TypeVar("T")
+IMMEDIATE = frozenset({"IOC", "FOK"})
+TIME_IN_FORCE = frozenset({"GTC", "GTX"}) | IMMEDIATE
+Emit = Callable[[Json], None]
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to completion, here and now.
+
+    The FakeExchange's methods are coroutines (the OrderGateway port is async) that complete
+    without awaiting anything. Driving them synchronously keeps a request and its events one
+    indivisible step, and lets quote pushes (synchronous) report fills at once.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError("a FakeExchange call suspended; the emulator relies on it not doing so")
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """A validated POST /fapi/v1/order (LIMIT or MARKET)."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    time_in_force: str
+    reduce_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlgo:
+    """A validated POST /fapi/v1/algoOrder (STOP_MARKET or TAKE_PROFIT_MARKET).
+
+    `qty` is None with close_position."""
+
+    client_algo_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal | None
+    trigger_price: Decimal
+    working_type: str
+    time_in_force: str
+    reduce_only: bool
+    close_position: bool
+    price_protect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Execution:
+    """A fill and the account right after it (the engine moves on before events are sent)."""
+
+    fill: Fill
+    wallet: Decimal
+    position: PositionView
+
+
+class Venue:
+    def __init__(
+        self,
+        exchange: FakeExchange,
+        filters: Mapping[str, SymbolFilters],
+        numbers: Numbers,
+        market: MarketState,
+        clock: Clock,
+        ledger: Ledger,
+        emit: Emit,
+        *,
+        default_leverage: int,
+        dual_side_position: bool = False,
+    ) -> None:
+        self.dual_side_position = dual_side_position
+        self._x = exchange
+        self._filters = filters
+        self._n = numbers
+        self._market = market
+        self._clock = clock
+        self._ledger = ledger
+        self._emit = emit
+        self._default_leverage = default_leverage
+        self._leverage: dict[str, int] = {}
+        self._realized: dict[str, Decimal] = {}
+        self._position_ms: dict[str, int] = {}
+        self._orders: dict[int, WireOrder] = {}
+        self._by_client: dict[tuple[str, str], WireOrder] = {}
+        self._open: dict[int, WireOrder] = {}
+        self._algos: dict[int, AlgoOrder] = {}
+        self._algo_by_client: dict[str, AlgoOrder] = {}
+        self._algo_by_engine_key: dict[tuple[str, str], AlgoOrder] = {}
+        self._open_algos: dict[int, AlgoOrder] = {}
+        self._last_algo_id = 0
+        self._pending: list[_Execution] = []
+        exchange.add_fill_listener(self._on_fill)
+
+    # -- market ----------------------------------------------------------------------------
+
+    def on_quote(self, q: Quote) -> None:
+        """Give the engine a quote and report what it filled, triggered or expired."""
+        self._x.on_quote(q)
+        self._settle(q.symbol)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def place_order(self, p: NewOrder) -> WireOrder:
+        self._check_one_way()
+        quote = self._market.quotes.get(p.symbol)
+        crosses = (
+            p.price is not None
+            and quote is not None
+            and (
+                p.price >= Decimal(repr(quote.ask))
+                if p.side is Side.BUY
+                else p.price <= Decimal(repr(quote.bid))
+            )
+        )
+        if p.time_in_force == "GTX" and crosses:
+            raise api_error(errors.POST_ONLY_REJECT)
+        request = OrderRequest(
+            client_id=p.client_id,
+            symbol=p.symbol,
+            side=p.side,
+            type=p.type,
+            qty=p.qty,
+            price=p.price,
+            reduce_only=p.reduce_only,
+        )
+        state = self._engine(self._x.place(request))
+        now = self._clock.now_ms()
+        order = WireOrder(
+            order_id=int(state.exchange_id),
+            client_id=p.client_id,
+            symbol=p.symbol,
+            side=p.side,
+            type=str(p.type),
+            orig_type=str(p.type),
+            time_in_force=p.time_in_force,
+            qty=p.qty,
+            price=p.price or ZERO,
+            stop_price=ZERO,
+            reduce_only=p.reduce_only,
+            close_position=False,
+            time_ms=now,
+            update_ms=now,
+        )
+        self._register(order)
+        self._report(order, "NEW")
+        self._settle(p.symbol)
+        if p.time_in_force in IMMEDIATE and not order.status.is_final:
+            self._engine(self._x.cancel(order.symbol, order.client_id))
+            self._finish(order, OrderStatus.EXPIRED, ExpiryReason.IOC_REMAINDER)
+        return order
+
+    def cancel_order(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder:
+        order = self._find(symbol, order_id, client_id)
+        if order is None or order.status.is_final:
+            raise api_error(errors.UNKNOWN_ORDER)
+        self._engine(self._x.cancel(symbol, order.client_id))
+        self._finish(order, OrderStatus.CANCELED)
+        return order
+
+    def query_order(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder:
+        order = self._find(symbol, order_id, client_id)
+        if order is None:
+            raise api_error(errors.NO_SUCH_ORDER)
+        return order
+
+    def open_orders(self, symbol: str | None) -> list[WireOrder]:
+        if symbol is not None:
+            self._check_symbol(symbol)
+        return [o for _, o in sorted(self._open.items()) if symbol in (None, o.symbol)]
+
+    def cancel_all(self, symbol: str) -> None:
+        for order in self.open_orders(symbol):
+            self.cancel_order(symbol, order.order_id, None)
+
+    # -- algo orders -----------------------------------------------------------------------
+
+    def place_algo(self, p: NewAlgo) -> AlgoOrder:
+        self._check_one_way()
+        if p.client_algo_id in self._algo_by_client:
+            raise api_error(errors.DUPLICATE_CLIENT_ID)
+        filters = self._check_symbol(p.symbol)
+        qty = p.qty if p.qty is not None else filters.round_qty(filters.max_qty)
+        request = OrderRequest(
+            client_id=p.client_algo_id,
+            symbol=p.symbol,
+            side=p.side,
+            type=p.type,
+            qty=qty,
+            stop_price=p.trigger_price,
+            reduce_only=p.reduce_only or p.close_position,
+        )
+        state = self._engine(self._x.place(request))
+        now = self._clock.now_ms()
+        self._last_algo_id += 1
+        algo = AlgoOrder(
+            algo_id=self._last_algo_id,
+            client_algo_id=p.client_algo_id,
+            engine_id=int(state.exchange_id),
+            symbol=p.symbol,
+            side=p.side,
+            order_type=str(p.type),
+            qty=p.qty or ZERO,
+            trigger_price=p.trigger_price,
+            working_type=p.working_type,
+            time_in_force=p.time_in_force,
+            reduce_only=p.reduce_only,
+            close_position=p.close_position,
+            price_protect=p.price_protect,
+            create_ms=now,
+            update_ms=now,
+        )
+        self._algos[algo.algo_id] = algo
+        self._algo_by_client[algo.client_algo_id] = algo
+        self._algo_by_engine_key[(algo.symbol, algo.client_algo_id)] = algo
+        self._open_algos[algo.algo_id] = algo
+        self._report_algo(algo)
+        self._settle(p.symbol)
+        return algo
+
+    def cancel_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder:
+        algo = self._find_algo(algo_id, client_algo_id)
+        if algo is None or not algo.status.is_open:
+            raise api_error(errors.UNKNOWN_ORDER)
+        self._engine(self._x.cancel(algo.symbol, algo.client_algo_id))
+        self._end_algo(algo, AlgoStatus.CANCELED)
+        return algo
+
+    def query_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder:
+        algo = self._find_algo(algo_id, client_algo_id)
+        if algo is None:
+            raise api_error(errors.NO_SUCH_ORDER)
+        return algo
+
+    def open_algos(self, symbol: str | None) -> list[AlgoOrder]:
+        if symbol is not None:
+            self._check_symbol(symbol)
+        return [a for _, a in sorted(self._open_algos.items()) if symbol in (None, a.symbol)]
+
+    def cancel_all_algos(self, symbol: str) -> None:
+        for algo in self.open_algos(symbol):
+            self.cancel_algo(algo.algo_id, None)
+
+    # -- account ---------------------------------------------------------------------------
+
+    def set_leverage(self, symbol: str, leverage: int) -> int:
+        self._check_symbol(symbol)
+        self._leverage[symbol] = self._engine(self._x.set_leverage(symbol, leverage))
+        return self._leverage[symbol]
+
+    def account(self) -> AccountView:
+        balance = self._engine(self._x.balance())
+        held = {p.symbol: p for p in self._engine(self._x.positions())}
+        return AccountView(
+            wallet=balance.wallet,
+            available=balance.available,
+            unrealized=balance.unrealized_pnl,
+            positions=tuple(self._position(s, held.get(s)) for s in sorted(self._filters)),
+            update_ms=max(self._position_ms.values(), default=0),
+        )
+
+    def has_open_orders(self, symbol: str) -> bool:
+        return any(o.symbol == symbol for o in self._open.values()) or any(
+            a.symbol == symbol for a in self._open_algos.values()
+        )
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_fill(self, fill: Fill) -> None:
+        # Called by the engine in the middle of an execution: only take a snapshot here.
+        wallet = self._engine(self._x.balance()).wallet
+        held = next((p for p in self._engine(self._x.positions()) if p.symbol == fill.symbol), None)
+        self._pending.append(_Execution(fill, wallet, self._position(fill.symbol, held)))
+
+    def _settle(self, symbol: str) -> None:
+        """Report the executions of the step just taken, then what they ended in `symbol`
+        (a fill, and only a fill, can knock other orders of its symbol out)."""
+        pending, self._pending = self._pending, []
+        for execution in pending:
+            self._report_execution(execution)
+        self._sweep(symbol)
+
+    def _report_execution(self, ex: _Execution) -> None:
+        fill = ex.fill
+        key = (fill.symbol, fill.client_id)
+        algo = self._algo_by_engine_key.get(key)
+        if algo is not None and algo.actual_order is None:
+            self._trigger(algo, fill)
+        realized = self._realized.get(fill.symbol, ZERO) + fill.realized_pnl
+        self._realized[fill.symbol] = realized
+        self._position_ms[fill.symbol] = fill.ts_ms
+        # An order placed on the engine directly (a test seeding the account) has no record:
+        # only its effect on the account is reported.
+        order = self._by_client.get(key)
+        if order is not None:
+            self._record_fill(order, fill)
+        position = dataclasses.replace(ex.position, realized=realized, update_ms=fill.ts_ms)
+        self._emit(payloads.account_update(ex.wallet, position, fill.ts_ms, self._n))
+        self._ledger.fills.append(
+            FillSent(
+                fill.ts_ms,
+                fill.symbol,
+                fill.client_id,
+                order.order_id if order is not None else 0,
+                fill.trade_id,
+                fill.side,
+                fill.qty,
+                fill.price,
+            )
+        )
+        if algo is not None and order is not None and order.status.is_final:
+            self._end_algo(algo, AlgoStatus.FINISHED)
+
+    def _record_fill(self, order: WireOrder, fill: Fill) -> None:
+        order.executed += fill.qty
+        order.cum_quote += fill.qty * fill.price
+        order.status = fill.order_status
+        order.update_ms = fill.ts_ms
+        if order.status is OrderStatus.FILLED:
+            order.qty = order.executed  # a reduce-only order cut to the position it closed
+            self._open.pop(order.order_id, None)
+        trade = Trade(
+            trade_id=fill.trade_id,
+            qty=fill.qty,
+            price=fill.price,
+            commission=fill.fee,
+            realized=fill.realized_pnl,
+            maker=fill.is_maker,
+            ts_ms=fill.ts_ms,
+        )
+        self._report(order, "TRADE", trade)
+
+    def _trigger(self, algo: AlgoOrder, fill: Fill) -> None:
+        child = WireOrder(
+            order_id=algo.engine_id,
+            client_id=algo.client_algo_id,
+            symbol=algo.symbol,
+            side=algo.side,
+            type=str(OrderType.MARKET),
+            orig_type=algo.order_type,
+            time_in_force=algo.time_in_force,
+            qty=algo.qty or fill.qty,
+            price=ZERO,
+            stop_price=algo.trigger_price,
+            reduce_only=algo.reduce_only,
+            close_position=algo.close_position,
+            time_ms=fill.ts_ms,
+            update_ms=fill.ts_ms,
+        )
+        algo.actual_order = child
+        algo.status = AlgoStatus.TRIGGERED
+        algo.trigger_ms = algo.update_ms = fill.ts_ms
+        self._report_algo(algo)
+        self._register(child)
+        self._report(child, "NEW")
+
+    def _sweep(self, symbol: str) -> None:
+        """Report the orders of `symbol` the engine ended without a fill (knocked out, or
+        fired without margin): the engine tells listeners only about fills."""
+        if not self._open and not self._open_algos:
+            return  # the common case on the quote path
+        for order in [o for o in self._open.values() if o.symbol == symbol]:
+            state = self._engine(self._x.query(order.symbol, order.client_id))
+            if state is not None and state.status is OrderStatus.EXPIRED:
+                reason = ExpiryReason.REDUCE_ONLY_KNOCKED_OUT if state.reason == KNOCKED_OUT else 0
+                self._finish(order, OrderStatus.EXPIRED, reason)
+        for algo in [a for a in self._open_algos.values() if a.symbol == symbol]:
+            state = self._engine(self._x.query(algo.symbol, algo.client_algo_id))
+            if state is not None and state.status is OrderStatus.EXPIRED:
+                algo.reason = state.reason
+                self._end_algo(
+                    algo, AlgoStatus.REJECTED if state.reason == NO_MARGIN else AlgoStatus.EXPIRED
+                )
+
+    def _finish(self, order: WireOrder, status: OrderStatus, reason: int = 0) -> None:
+        order.status = status
+        order.expiry_reason = reason
+        order.update_ms = self._clock.now_ms()
+        self._open.pop(order.order_id, None)
+        self._report(order, str(status))
+
+    def _end_algo(self, algo: AlgoOrder, status: AlgoStatus) -> None:
+        algo.status = status
+        algo.update_ms = self._clock.now_ms()
+        self._open_algos.pop(algo.algo_id, None)
+        self._report_algo(algo)
+
+    def _report(self, order: WireOrder, execution: str, trade: Trade | None = None) -> None:
+        now = self._clock.now_ms()
+        self._emit(
+            payloads.order_update(order, self._n, execution=execution, now_ms=now, trade=trade)
+        )
+
+    def _report_algo(self, algo: AlgoOrder) -> None:
+        self._emit(payloads.algo_update(algo, self._n, self._clock.now_ms()))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _register(self, order: WireOrder) -> None:
+        self._orders[order.order_id] = order
+        self._by_client[(order.symbol, order.client_id)] = order
+        self._open[order.order_id] = order
+
+    def _find(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder | None:
+        self._check_symbol(symbol)
+        if order_id is not None:
+            order = self._orders.get(order_id)
+            return order if order is not None and order.symbol == symbol else None
+        return self._by_client.get((symbol, client_id or ""))
+
+    def _find_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder | None:
+        if algo_id is not None:
+            return self._algos.get(algo_id)
+        return self._algo_by_client.get(client_algo_id or "")
+
+    def _check_symbol(self, symbol: str) -> SymbolFilters:
+        filters = self._filters.get(symbol)
+        if filters is None:
+            raise api_error(errors.INVALID_SYMBOL)
+        return filters
+
+    def _check_one_way(self) -> None:
+        if self.dual_side_position:
+            raise api_error(errors.POSITION_SIDE_NOT_MATCH)
+
+    def _position(self, symbol: str, held: ExchangePosition | None) -> PositionView:
+        mark = self._market.mark(symbol)
+        return PositionView(
+            symbol=symbol,
+            qty=held.qty if held else ZERO,
+            entry=held.entry_price if held else ZERO,
+            mark=mark if mark or held is None else held.entry_price,
+            unrealized=held.unrealized_pnl if held else ZERO,
+            leverage=self._leverage.get(symbol, self._default_leverage),
+            realized=self._realized.get(symbol, ZERO),
+            update_ms=self._position_ms.get(symbol, 0),
+        )
+
+    @staticmethod
+    def _engine(coro: Coroutine[Any, Any, T]) -> T:
+        """Run a FakeExchange call; its business refusals become Binance error answers."""
+        try:
+            return run_now(coro)
+        except OrderRejected as rejected:
+            raise ApiError(rejected.code, rejected.message) from None
