@@ -1,9 +1,17 @@
 """Composition root: the one place where adapters are chosen and wired to ports.
 
-`mode` selects the adapters (only `simulate` exists until the Binance adapters land; `paper`
-and `live` plug in here and nowhere else). Whatever the exchange adapter, the bot talks to it
-through the circuit breaker (`gateway`); only the simulation driver sees `exchange` itself, to
-push market data into it.
+`mode` selects the adapters, here and nowhere else:
+
+| mode | clock | market data | orders |
+|---|---|---|---|
+| simulate | SimulatedClock | ReplayFeed (recorded files) | FakeExchange |
+| paper | LiveClock | BinanceQuoteFeed (Binance streams) | FakeExchange, fed the live quotes |
+| live | LiveClock | BinanceQuoteFeed | BinanceGateway (real orders) |
+
+Whatever the exchange adapter, the bot talks to it through the circuit breaker (`gateway`);
+only the driver of a session sees `exchange` itself, to push market data into a FakeExchange.
+`binance` (the REST gateway, for market data in paper and orders in live) and `rng` are built
+by the session that owns the HTTP connection and passed in.
 """
 
 from __future__ import annotations
@@ -12,6 +20,9 @@ from pathlib import Path
 
 from dependency_injector import containers, providers
 
+from slt.adapters.binance.ws.market import BinanceQuoteFeed, QuoteFeedConfig
+from slt.adapters.binance.ws.streams import StreamsConfig
+from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.guarded_gateway import GuardedGateway
@@ -46,6 +57,13 @@ def _stale_after_ms(settings: Settings) -> int:
     return round(seconds * 1000)
 
 
+def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
+    return QuoteFeedConfig(
+        streams=StreamsConfig(base_url=settings.live.ws_url),
+        stale_after_ms=_stale_after_ms(settings),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     filters = providers.Dependency(instance_of=dict)  # symbol -> SymbolFilters
@@ -56,29 +74,44 @@ class Container(containers.DeclarativeContainer):
     mode = providers.Callable(lambda s: s.mode, settings)
     exit_settings = providers.Singleton(_exit_settings, settings)
 
-    clock = providers.Selector(mode, simulate=providers.Singleton(SimulatedClock, start_ms))
+    binance = providers.Dependency()  # BinanceGateway, paper and live only
+    rng = providers.Dependency()  # random.Random for reconnect jitter, paper and live only
+
+    clock = providers.Selector(
+        mode,
+        simulate=providers.Singleton(SimulatedClock, start_ms),
+        paper=providers.Singleton(LiveClock),
+        live=providers.Singleton(LiveClock),
+    )
     # A simulation's state is rebuilt by rerunning it: no need to pay for a disk flush per write.
     store = providers.Singleton(
         SqliteStore, db_path, durable=providers.Callable(lambda s: s.mode != "simulate", settings)
     )
-    exchange = providers.Selector(
-        mode,
-        simulate=providers.Singleton(
-            FakeExchange,
-            filters,
-            clock,
-            wallet=settings.provided.exchange.wallet,
-            taker_fee=settings.provided.exchange.taker_fee,
-            maker_fee=settings.provided.exchange.maker_fee,
-        ),
+    fake_exchange = providers.Singleton(
+        FakeExchange,
+        filters,
+        clock,
+        wallet=settings.provided.exchange.wallet,
+        taker_fee=settings.provided.exchange.taker_fee,
+        maker_fee=settings.provided.exchange.maker_fee,
     )
+    exchange = providers.Selector(mode, simulate=fake_exchange, paper=fake_exchange, live=binance)
     breaker = providers.Singleton(CircuitBreaker)
     gateway = providers.Singleton(GuardedGateway, exchange, breaker, clock, store)
+    quote_feed = providers.Singleton(
+        BinanceQuoteFeed,
+        clock,
+        providers.Callable(_quote_feed_config, settings),
+        rng=rng,
+        rest_fallback=binance.provided.book_ticker,
+    )
     feed = providers.Selector(
         mode,
         simulate=providers.Singleton(
             ReplayFeed, clock, providers.Callable(_stale_after_ms, settings)
         ),
+        paper=quote_feed,
+        live=quote_feed,
     )
     bars = providers.Singleton(BarBuilder, settings.provided.interval)
     controller = providers.Singleton(
@@ -133,13 +166,15 @@ def build_container(
     start_ms: int,
     out_dir: Path,
     db_path: str | None = None,
+    **live_parts: object,
 ) -> Container:
-    container = Container(
+    """`live_parts`: `binance` and `rng` for the paper and live modes."""
+    return Container(
         settings=settings,
         filters=filters,
         start_ms=start_ms,
         out_dir=out_dir,
         db_path=db_path or str(out_dir / "state.db"),
+        **live_parts,
     )
-    return container
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -15,7 +16,17 @@ from tqdm import tqdm
 
 from slt.adapters.replay import ReplayError, parse_data_arg
 from slt.config import ConfigError, load_settings
+from slt.credentials import CredentialsError, load_credentials
+from slt.entrypoints.read_commands import run_report, run_show_config, run_show_trades
+from slt.live.runner import LiveOptions, StartupRefused, install_signal_handlers, run_live
+from slt.ports.order_gateway import GatewayError
 from slt.simulator.run import bundled_sources, simulate
+
+READ_VERBS = {
+    "report": (run_report, "write a day's report from the store"),
+    "show-trades": (run_show_trades, "list closed trades"),
+    "show-config": (run_show_config, "print the settings in force (secrets hidden)"),
+}
 
 
 def _iso_ms(text: str) -> int:
@@ -29,7 +40,12 @@ def _iso_ms(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slt", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="slt",
+        description=__doc__,
+        epilog="exit codes: 0 success; 1 runtime error (exchange refused, start-up check "
+        "failed); 2 usage or configuration error (the message names the key or file)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     verbs = parser.add_subparsers(dest="verb", required=True)
     sim = verbs.add_parser(
@@ -50,6 +66,39 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", type=Path, default=Path("slt-out"), help="output folder")
     sim.add_argument("--config", type=Path, help="TOML settings file")
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    live = verbs.add_parser(
+        "live",
+        help="run the bot on Binance market data: paper trading unless --live",
+        description="Run the bot 24/7 on Binance USDT-M market data. Without --live it paper "
+        "trades (simulated fills, its own state file); --live sends real orders and needs "
+        "BINANCE_API_KEY/BINANCE_API_SECRET or --key-file.",
+    )
+    live.add_argument(
+        "--live", dest="real_orders", action="store_true", help="send REAL orders with REAL money"
+    )
+    live.add_argument("--config", type=Path, help="TOML settings file")
+    live.add_argument(
+        "--symbols",
+        help="comma-separated symbols (default: live.symbols, or the most traded USDT perpetuals)",
+    )
+    live.add_argument("--rest-url", help="REST base URL (also SLT_BINANCE_REST_URL)")
+    live.add_argument("--ws-url", help="WebSocket base URL (also SLT_BINANCE_WS_URL)")
+    live.add_argument(
+        "--key-file", type=Path, help="TOML file with api_key and api_secret (mode 600)"
+    )
+    live.add_argument("--seed", type=int, default=0, help="random seed (reconnect jitter)")
+
+    for verb, (_, text) in READ_VERBS.items():
+        verbs.add_parser(verb, help=text, add_help=False).add_argument(
+            "rest", nargs=argparse.REMAINDER
+        )
+    emu = verbs.add_parser(
+        "emulator",
+        help="serve a local Binance USDT-M protocol emulator on 127.0.0.1",
+        add_help=False,
+    )
+    emu.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -61,7 +110,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.verb == "simulate":
         return _simulate(args)
+    if args.verb == "live":
+        return _live(args)
+    if args.verb in READ_VERBS:
+        return READ_VERBS[args.verb][0](args.rest)
+    if args.verb == "emulator":
+        from slt.emulator.cli import run_emulator
+
+        return run_emulator(args.rest)
     return 2
+
+
+def _live(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.symbols:
+        overrides["live.symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s]
+    if args.rest_url:
+        overrides["live.rest_url"] = args.rest_url
+    if args.ws_url:
+        overrides["live.ws_url"] = args.ws_url
+    try:
+        settings = load_settings(args.config, overrides, env=dict(os.environ))
+        credentials = None
+        if args.real_orders or args.key_file:
+            credentials = load_credentials(key_file=args.key_file)
+    except (ConfigError, CredentialsError) as exc:
+        print(f"slt live: {exc}", file=sys.stderr)
+        return 2
+    if args.real_orders:
+        print("slt live: REAL ORDERS: trading with real money", file=sys.stderr)
+    options = LiveOptions(
+        args.real_orders, credentials, args.seed, print_status=lambda line: print(line, flush=True)
+    )
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        return await run_live(settings, options, stop)
+
+    try:
+        return asyncio.run(main())
+    except (StartupRefused, GatewayError) as exc:
+        print(f"slt live: {exc}", file=sys.stderr)
+        return 1
 
 
 def _simulate(args: argparse.Namespace) -> int:

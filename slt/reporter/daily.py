@@ -1,116 +1,268 @@
-"""Daily report, written at 00:00 UTC for the day that just ended."""
+"""Daily report, written at 00:00 UTC for the day that just ended.
+
+Files in `out_dir`, per day: `YYYY-MM-DD.md`, and with the "html"/"png" formats
+`YYYY-MM-DD.html` (self-contained, the chart embedded) and `YYYY-MM-DD.png` (the chart the
+Markdown links to). With a ReportStore each report also leaves a row in the `reports` table,
+which is how `catch_up` knows which days a stopped bot still owes.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from slt.domain.values import DAY_MS
-from slt.ports.order_gateway import OrderGateway
-from slt.ports.store import BreakerEvent, Store, TradeRecord
+from slt.ports.order_gateway import GatewayError, OrderGateway
+from slt.ports.store import Store
+from slt.reporter.analysis import ZERO, DayReport, build_day_report, day_name
+from slt.reporter.chart import equity_png
+from slt.reporter.render import html_page, markdown
+from slt.reporter.runtime import RuntimeStats, RuntimeStatsProvider, RuntimeWindow
+from slt.reporter.store import ReportRow, ReportStore
+
+log = logging.getLogger(__name__)
+
+FORMATS = frozenset({"md", "html", "png"})
+ReportListener = Callable[[DayReport], None]
 
 
 @dataclass(frozen=True, slots=True)
-class DaySummary:
-    trades: int
-    wins: int
-    net_pnl: Decimal
-    fees: Decimal
-    best: Decimal
-    worst: Decimal
-    exit_reasons: tuple[tuple[str, int], ...]
-
-    @property
-    def win_rate(self) -> float:
-        return self.wins / self.trades if self.trades else 0.0
-
-
-def summarize(trades: Sequence[TradeRecord]) -> DaySummary:
-    pnls = [t.pnl for t in trades]
-    return DaySummary(
-        trades=len(trades),
-        wins=sum(1 for p in pnls if p > 0),
-        net_pnl=sum(pnls, Decimal(0)),
-        fees=sum((t.fees for t in trades), Decimal(0)),
-        best=max(pnls, default=Decimal(0)),
-        worst=min(pnls, default=Decimal(0)),
-        exit_reasons=tuple(sorted(Counter(t.exit_reason for t in trades).items())),
-    )
-
-
-def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+class WrittenReport:
+    report: DayReport
+    markdown: Path | None
+    html: Path | None
+    png: Path | None
 
 
 class DailyReporter:
-    def __init__(self, store: Store, gateway: OrderGateway, out_dir: Path) -> None:
+    """Reports from the store; `gateway` (optional) adds the wallet and open positions.
+
+    `formats`: any of "md", "html", "png". `runtime_stats` reads the live components'
+    connection counters; without it (simulation) those lines say "n/a". `on_report` is called
+    with each report written (e.g. to send its summary as a notification); an error there is
+    logged and does not fail the report.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: OrderGateway | None,
+        out_dir: Path,
+        *,
+        formats: Collection[str] = ("md",),
+        report_store: ReportStore | None = None,
+        runtime_stats: RuntimeStatsProvider | None = None,
+        on_report: ReportListener | None = None,
+        catch_up_days: int = 30,
+    ) -> None:
+        unknown = set(formats) - FORMATS
+        if unknown or not formats:
+            raise ValueError(f"report formats must be some of {sorted(FORMATS)}, got {formats}")
         self._store = store
         self._gateway = gateway
         self._dir = out_dir
-        self.written: list[Path] = []
+        self._formats = frozenset(formats)
+        self._reports = report_store
+        self._runtime = runtime_stats
+        self._on_report = on_report
+        self._catch_up_days = catch_up_days
+        # (when read, reading): the runtime counters at the previous report of this process
+        self._last_reading: tuple[int, RuntimeStats] | None = None
+        self.written: list[Path] = []  # the Markdown (else first) file of each report
+        self.last: WrittenReport | None = None
 
     async def report(self, now_ms: int) -> Path:
-        """Write `YYYY-MM-DD.md` for the UTC day that ended at the last midnight."""
+        """Write the report of the UTC day that ended at the last midnight (the scheduler's
+        job: it runs at 00:00, so the wallet, open positions and counters are the day's)."""
         day_end = now_ms - now_ms % DAY_MS
-        return await self.report_day(day_end - DAY_MS, day_end)
+        return await self._write(day_end - DAY_MS, day_end, now_ms, at_day_end=True)
 
     async def report_day(self, day_start: int, day_end: int) -> Path:
         """Write the report of [day_start, day_end): a whole day, or the part of one that a
         simulation covered."""
-        trades = [t for t in self._store.trades() if day_start <= t.close_ms < day_end]
-        events = [e for e in self._store.breaker_events(day_start) if e.ts_ms < day_end]
-        balance = await self._gateway.balance()
-        positions = await self._gateway.positions()
-        text = render(day_start, summarize(trades), trades, events, balance.equity, positions)
-        self._dir.mkdir(parents=True, exist_ok=True)
-        path = self._dir / f"{datetime.fromtimestamp(day_start / 1000, tz=UTC):%Y-%m-%d}.md"
-        path.write_text(text, encoding="utf-8")
+        return await self._write(day_start, day_end, day_end, at_day_end=True)
+
+    async def regenerate(self, day_start: int, now_ms: int) -> Path:
+        """Write a past day's report again from the store. What only the day's end could
+        measure (wallet, open positions, connection counters) is taken from the day's report
+        row when there is one, and a complete row is left as it was."""
+        return await self._write(day_start, day_start + DAY_MS, now_ms, at_day_end=False)
+
+    async def catch_up(self, now_ms: int) -> list[Path]:
+        """Write every whole day of the last `catch_up_days` that has no report row yet,
+        starting from the first reported day (or the first activity in the store); call it at
+        start-up so the days the bot was down are reported. Needs a ReportStore."""
+        if self._reports is None:
+            return []
+        today = now_ms - now_ms % DAY_MS
+        anchor = _day_ms(self._reports.first_complete_day()) or self._first_activity_ms()
+        if anchor is None:
+            return []
+        start = max(today - self._catch_up_days * DAY_MS, anchor - anchor % DAY_MS)
+        done = self._reports.complete_days()
+        paths = []
+        for day_start in range(start, today, DAY_MS):
+            if day_name(day_start) not in done:
+                paths.append(await self.regenerate(day_start, now_ms))
+        return paths
+
+    # --- the work ---
+
+    async def _write(self, day_start: int, day_end: int, now_ms: int, *, at_day_end: bool) -> Path:
+        stored = None
+        if self._reports is not None and not at_day_end:
+            stored = self._reports.report(day_name(day_start))
+        report = await self._build(
+            day_start,
+            day_end,
+            now_ms,
+            at_day_end=at_day_end,
+            measured=stored.summary if stored is not None and stored.complete else None,
+        )
+        # Drawing the chart takes a tenth of a second or more: off the event loop, which has
+        # positions to watch. Store reads and writes stay on the loop's thread.
+        written = await asyncio.to_thread(self._write_files, report)
+        if self._reports is not None and (stored is None or not stored.complete):
+            self._reports.save_report(_row(written, now_ms))
+        path = written.markdown or written.html or written.png
+        assert path is not None  # formats is never empty
         self.written.append(path)
+        self.last = written
+        if self._on_report is not None:
+            try:
+                self._on_report(report)
+            except Exception:
+                log.exception("report listener failed for %s", report.day)
         return path
 
+    async def _build(
+        self,
+        day_start: int,
+        day_end: int,
+        now_ms: int,
+        *,
+        at_day_end: bool,
+        measured: dict[str, Any] | None = None,
+    ) -> DayReport:
+        """`measured`: a stored summary of the day, whose day-end figures are kept."""
+        trades = self._store.trades()
+        wallet_end: Decimal | None = None
+        open_positions: int | None = None
+        runtime = self._read_runtime(now_ms) if at_day_end else None
+        if measured is not None:
+            wallet = measured.get("wallet_end")
+            wallet_end = None if wallet is None else Decimal(wallet)
+            open_positions = measured.get("open_positions")
+            saved = measured.get("runtime")
+            runtime = None if saved is None else _runtime_window(saved)
+        if self._gateway is not None and wallet_end is None:
+            try:
+                balance = await self._gateway.balance()
+                positions = await self._gateway.positions() if at_day_end else None
+            except GatewayError as exc:
+                log.warning("report %s without wallet figures: %s", day_name(day_start), exc)
+            else:
+                # Back from today's wallet to the day's end through the P&L realised since.
+                later = sum((t.pnl for t in trades if t.close_ms >= day_end), ZERO)
+                wallet_end = balance.wallet - later
+                if positions is not None:
+                    open_positions = len(positions)
+        model = self._reports.model_at(day_end - 1) if self._reports is not None else None
+        return build_day_report(
+            day_start,
+            day_end,
+            trades=trades,
+            breaker_events=[e for e in self._store.breaker_events() if e.ts_ms < day_end],
+            samples=self._store.samples(),
+            wallet_end=wallet_end,
+            open_positions=open_positions,
+            model=model,
+            runtime=runtime,
+        )
 
-def render(
-    day_start: int,
-    summary: DaySummary,
-    trades: Sequence[TradeRecord],
-    events: Sequence[BreakerEvent],
-    equity: Decimal,
-    positions: Sequence[object],
-) -> str:
-    day = datetime.fromtimestamp(day_start / 1000, tz=UTC).strftime("%Y-%m-%d")
-    lines = [
-        f"# slt daily report {day} (UTC)",
-        "",
-        f"- trades closed: {summary.trades}",
-        f"- win rate: {summary.win_rate:.1%}",
-        f"- net P&L: {summary.net_pnl:.4f} USDT (fees {summary.fees:.4f})",
-        f"- best / worst trade: {summary.best:.4f} / {summary.worst:.4f}",
-        f"- equity at report: {equity:.4f} USDT",
-        f"- open positions: {len(positions)}",
-        "",
-        "## Exit reasons",
-        "",
-    ]
-    lines += [f"- {reason}: {count}" for reason, count in summary.exit_reasons] or ["- none"]
-    lines += ["", "## Trades", ""]
-    if trades:
-        lines += [
-            "| closed | symbol | side | qty | entry | exit | net P&L | reason |",
-            "|" + "---|" * 8,
-        ]
-        lines += [
-            f"| {_iso(t.close_ms)} | {t.symbol} | {t.side} | {t.qty} | {t.entry_price} "
-            f"| {t.exit_price:.8g} | {t.pnl:.4f} | {t.exit_reason} |"
-            for t in trades
-        ]
-    else:
-        lines.append("No trades closed.")
-    lines += ["", "## Circuit breaker", ""]
-    lines += [f"- {_iso(e.ts_ms)} {e.source} -> {e.target} ({e.cause})" for e in events] or [
-        "No level changes."
-    ]
-    return "\n".join(lines) + "\n"
+    def _read_runtime(self, now_ms: int) -> RuntimeWindow | None:
+        if self._runtime is None:
+            return None
+        try:
+            reading = self._runtime()
+        except Exception:
+            log.exception("runtime counters unavailable")
+            return None
+        previous = self._last_reading
+        self._last_reading = (now_ms, reading)
+        if previous is not None and previous[1].since_ms == reading.since_ms:
+            return RuntimeWindow(previous[0], reading.minus(previous[1]))
+        return RuntimeWindow(reading.since_ms, reading)
+
+    def _write_files(self, report: DayReport) -> WrittenReport:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        stem = self._dir / report.day
+        wants_chart = bool(self._formats & {"html", "png"})
+        chart = (
+            equity_png(report.day, report.day_start_ms, report.day_end_ms, report.equity_points)
+            if wants_chart
+            else None
+        )
+        png = md = page = None
+        if "png" in self._formats and chart is not None:
+            png = _replace(stem.with_suffix(".png"), chart)
+        if "md" in self._formats:
+            text = markdown(report, png.name if png else None)
+            md = _replace(stem.with_suffix(".md"), text.encode())
+        if "html" in self._formats:
+            page = _replace(stem.with_suffix(".html"), html_page(report, chart).encode())
+        return WrittenReport(report, md, page, png)
+
+    def _first_activity_ms(self) -> int | None:
+        times = [t.open_ms for t in self._store.trades()]
+        times += [e.ts_ms for e in self._store.breaker_events()]
+        times += [int(s["decision_ms"]) for s in self._store.samples() if "decision_ms" in s]
+        return min(times, default=None)
+
+
+def _replace(path: Path, data: bytes) -> Path:
+    """Write through a temporary file, so a crash mid-write never leaves half a report (a
+    regenerated report replaces the old one only once it is whole)."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+    return path
+
+
+def _runtime_window(saved: dict[str, Any]) -> RuntimeWindow:
+    counts = {k: v for k, v in saved.items() if k != "counted_from_ms"}
+    return RuntimeWindow(saved["counted_from_ms"], RuntimeStats(since_ms=0, **counts))
+
+
+def _day_ms(day: str | None) -> int | None:
+    if day is None:
+        return None
+    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _row(written: WrittenReport, now_ms: int) -> ReportRow:
+    r = written.report
+    return ReportRow(
+        day=r.day,
+        day_start_ms=r.day_start_ms,
+        day_end_ms=r.day_end_ms,
+        complete=r.complete,
+        written_ms=now_ms,
+        trades=r.count,
+        wins=r.wins,
+        net_pnl=r.net_pnl,
+        fees=r.fees,
+        max_drawdown=r.max_drawdown,
+        expectancy_r=r.expectancy_r,
+        model_version=None if r.model is None else r.model.version,
+        markdown_path=None if written.markdown is None else str(written.markdown),
+        html_path=None if written.html is None else str(written.html),
+        summary=r.to_dict(),
+    )

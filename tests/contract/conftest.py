@@ -8,28 +8,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 
+from slt.adapters.binance import BinanceGateway, BinanceHttpClient, RestConfig
+from slt.adapters.binance.ws.market import BinanceQuoteFeed, QuoteFeedConfig
+from slt.adapters.binance.ws.streams import StreamsConfig
+from slt.adapters.binance.ws.user import (
+    ListenKeyCalls,
+    UserDataStream,
+    UserSinks,
+    UserStreamConfig,
+)
+from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.replay_feed import ReplayFeed
+from slt.credentials import Credentials
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill
 from slt.domain.values import Quote
+from slt.emulator import Emulator, EmulatorConfig
 from slt.ports.clock import Clock
 from slt.ports.order_gateway import OrderGateway
 from slt.ports.price_feed import PriceFeed
 
 START_MS = 1_764_460_800_000
 FILTERS = {
-    "BTCUSDT": SymbolFilters("BTCUSDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"),
-                             Decimal(1000), Decimal(5)),
-    "ETHUSDT": SymbolFilters("ETHUSDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"),
-                             Decimal(10000), Decimal(5)),
+    "BTCUSDT": SymbolFilters(
+        "BTCUSDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(1000), Decimal(5)
+    ),
+    "ETHUSDT": SymbolFilters(
+        "ETHUSDT", Decimal("0.01"), Decimal("0.001"), Decimal("0.001"), Decimal(10000), Decimal(5)
+    ),
 }
 
 
@@ -74,8 +89,71 @@ async def fake_venue() -> AsyncIterator[Venue]:
     yield venue
 
 
+@contextlib.asynccontextmanager
+async def binance_emulator_venue() -> AsyncIterator[Venue]:
+    """The real Binance adapters (REST gateway, quote stream, user-data stream) against the
+    local emulator, on the wall clock over loopback."""
+    clock = LiveClock()
+    config = EmulatorConfig(filters=FILTERS, ws_max_incoming_per_s=1000)
+    async with Emulator(config, clock) as emulator:
+        creds = Credentials(config.api_key, config.api_secret)
+        async with BinanceHttpClient(RestConfig(base_url=emulator.rest_url), clock, creds) as http:
+            gateway = BinanceGateway(http)
+            streams = StreamsConfig(base_url=emulator.ws_url)
+            feed = BinanceQuoteFeed(
+                clock,
+                QuoteFeedConfig(streams=streams),
+                rng=random.Random(0),
+                rest_fallback=gateway.book_ticker,
+            )
+            user = UserDataStream(
+                clock,
+                ListenKeyCalls(
+                    gateway.create_listen_key,
+                    gateway.keepalive_listen_key,
+                    gateway.close_listen_key,
+                ),
+                UserSinks(fill=gateway.deliver_fill),
+                reconcile=_nothing,
+                config=UserStreamConfig(base_url=emulator.ws_url),
+                rng=random.Random(1),
+            )
+            arrived = asyncio.Event()
+            feed.add_listener(lambda q: arrived.set())
+
+            async def push(q: Quote) -> None:
+                # The stream carries the exchange's time: stamp the quote now, as it would be.
+                # Until the subscription is live a pushed quote reaches nobody: push again.
+                for _ in range(50):
+                    arrived.clear()
+                    emulator.push_quote(q._replace(ts_ms=clock.now_ms()))
+                    try:
+                        await asyncio.wait_for(arrived.wait(), 0.1)
+                        return
+                    except TimeoutError:
+                        continue
+                raise AssertionError("the pushed quote never reached the feed")
+
+            venue = Venue(gateway, feed, clock, push)
+            gateway.add_fill_listener(venue.on_fill)
+            await feed.subscribe(FILTERS)
+            await feed.start()
+            await user.start()
+            await asyncio.wait_for(user.connection.wait_connected(), 5)
+            try:
+                yield venue
+            finally:
+                await user.stop()
+                await feed.stop()
+
+
+async def _nothing() -> None:
+    return None
+
+
 VENUES: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[Venue]]] = {
     "fake": fake_venue,
+    "binance-emulator": binance_emulator_venue,
 }
 
 

@@ -22,8 +22,9 @@ def run(venue_factory, scenario):  # type: ignore[no-untyped-def]
 
 
 def market(cid: str, side: Side, qty: str, reduce_only: bool = False) -> OrderRequest:
-    return OrderRequest(cid, "BTCUSDT", side, OrderType.MARKET, Decimal(qty),
-                        reduce_only=reduce_only)
+    return OrderRequest(
+        cid, "BTCUSDT", side, OrderType.MARKET, Decimal(qty), reduce_only=reduce_only
+    )
 
 
 def test_feed_serves_the_latest_quote(venue_factory) -> None:  # type: ignore[no-untyped-def]
@@ -88,8 +89,15 @@ def test_filter_violations_are_rejected_with_binance_codes(venue_factory) -> Non
 def test_protective_stop_rests_then_fires_and_closes_the_position(venue_factory) -> None:  # type: ignore[no-untyped-def]
     async def scenario(venue):  # type: ignore[no-untyped-def]
         await venue.gateway.place(market("c-entry", Side.BUY, "0.010"))
-        stop = OrderRequest("c-stop", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET,
-                            Decimal("0.010"), stop_price=Decimal("49500.0"), reduce_only=True)
+        stop = OrderRequest(
+            "c-stop",
+            "BTCUSDT",
+            Side.SELL,
+            OrderType.STOP_MARKET,
+            Decimal("0.010"),
+            stop_price=Decimal("49500.0"),
+            reduce_only=True,
+        )
         state = await venue.gateway.place(stop)
         assert state.status is OrderStatus.NEW
         await venue.push(Quote("BTCUSDT", START_MS + 2_000, 49_600.0, 1.0, 49_600.1, 1.0))
@@ -97,9 +105,7 @@ def test_protective_stop_rests_then_fires_and_closes_the_position(venue_factory)
         await venue.push(Quote("BTCUSDT", START_MS + 3_000, 49_499.9, 1.0, 49_500.0, 1.0))
         fills = await venue.wait_fills(2)
         assert fills[1].client_id == "c-stop" and fills[1].price == Decimal("49499.9")
-        assert fills[1].realized_pnl == (Decimal("49499.9") - Decimal("50000.1")) * Decimal(
-            "0.010"
-        )
+        assert fills[1].realized_pnl == (Decimal("49499.9") - Decimal("50000.1")) * Decimal("0.010")
         assert await venue.gateway.positions() == []
 
     run(venue_factory, scenario)
@@ -107,8 +113,14 @@ def test_protective_stop_rests_then_fires_and_closes_the_position(venue_factory)
 
 def test_cancel_removes_a_working_order_and_a_second_cancel_is_rejected(venue_factory) -> None:  # type: ignore[no-untyped-def]
     async def scenario(venue):  # type: ignore[no-untyped-def]
-        limit = OrderRequest("c-limit", "BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.010"),
-                             price=Decimal("49000.0"))
+        limit = OrderRequest(
+            "c-limit",
+            "BTCUSDT",
+            Side.BUY,
+            OrderType.LIMIT,
+            Decimal("0.010"),
+            price=Decimal("49000.0"),
+        )
         assert (await venue.gateway.place(limit)).status is OrderStatus.NEW
         canceled = await venue.gateway.cancel("BTCUSDT", "c-limit")
         assert canceled.status is OrderStatus.CANCELED

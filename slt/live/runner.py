@@ -1,0 +1,216 @@
+"""A `slt live` session: start-up checks, the loops, a status line, and a clean shutdown.
+
+Start-up, in this order, before any order can be sent:
+1. server time sync (signed requests need it) and exchangeInfo (symbol filters);
+2. with real orders: the account must be in one-way position mode (hedge mode is refused);
+3. the universe: the configured symbols, or the most traded USDT perpetuals;
+4. reconciliation of the store with the exchange (slt.domain.reconcile: the exchange wins;
+   an unknown position halts new entries unless `live.on_mismatch = "adopt"`);
+5. market streams, the user-data stream (real orders), then the scheduler's loops.
+
+Paper mode (the default) trades a FakeExchange fed with the live quotes: real market data,
+simulated fills, its own state file; its simulated account starts afresh at every start.
+On SIGINT/SIGTERM: entries stop, protective stops stay on the exchange, the store is flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from slt.adapters.binance import BinanceGateway, BinanceHttpClient, RestConfig
+from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
+from slt.adapters.clocks.live import LiveClock
+from slt.config import Settings
+from slt.container import build_container
+from slt.credentials import Credentials
+from slt.domain.reconcile import WorkingOrder
+from slt.domain.values import DAY_MS
+from slt.live.status import status_line
+from slt.live.universe import most_traded
+from slt.position_controller.recovery import recover
+
+log = logging.getLogger(__name__)
+
+
+class StartupRefused(RuntimeError):
+    """Start-up found a state it will not trade in; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    real_orders: bool  # False: paper trading
+    credentials: Credentials | None
+    seed: int = 0
+    print_status: Callable[[str], None] = print
+
+
+async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event) -> int:
+    """Run until `stop` is set; return the process exit code."""
+    mode = "live" if options.real_orders else "paper"
+    if options.real_orders and options.credentials is None:
+        raise StartupRefused("real orders need credentials (BINANCE_API_KEY/SECRET or a key file)")
+    settings = dataclasses.replace(settings, mode=mode)
+    live = settings.live
+    clock = LiveClock()
+    rng = random.Random(options.seed)
+    rest = RestConfig(base_url=live.rest_url, recv_window_ms=live.recv_window_ms)
+    async with BinanceHttpClient(rest, clock, options.credentials) as http:
+        binance = BinanceGateway(http)
+        await http.time_sync.ensure_fresh()
+        all_filters = await binance.symbol_filters()
+        if options.real_orders and await binance.position_mode_is_hedge():
+            raise StartupRefused(
+                "the account is in hedge position mode; slt trades one-way mode only: "
+                "switch it in the Binance futures settings (Position Mode: One-way)"
+            )
+        symbols = list(live.symbols) or most_traded(
+            await binance.ticker_24h(), all_filters, live.universe_size
+        )
+        unknown = [s for s in symbols if s not in all_filters]
+        if unknown:
+            raise StartupRefused(f"live.symbols: not tradable on this exchange: {unknown}")
+        filters = {s: all_filters[s] for s in symbols}
+        state = Path(live.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        container = build_container(
+            settings,
+            filters,
+            clock.now_ms(),
+            state / mode,
+            str(state / f"{mode}.db"),
+            binance=binance,
+            rng=rng,
+        )
+        return await _session(container, binance, symbols, options, stop)
+
+
+async def _session(
+    container,
+    binance: BinanceGateway,
+    symbols: list[str],  # type: ignore[no-untyped-def]
+    options: LiveOptions,
+    stop: asyncio.Event,
+) -> int:
+    settings: Settings = container.settings()
+    clock = container.clock()
+    store = container.store()
+    exchange = container.exchange()
+    gateway = container.gateway()
+    feed = container.feed()
+    bars = container.bars()
+    controller = container.controller()
+    container.trader()
+    scheduler = container.scheduler()
+    if not options.real_orders:
+        feed.add_listener(exchange.on_quote)  # the paper exchange fills at the live quotes
+    feed.add_listener(bars.on_quote)
+    feed.add_listener(controller.on_quote)
+
+    working = await _working_orders(exchange, options.real_orders)
+    report = await recover(
+        controller, gateway, store, working, settings.live.on_mismatch, clock.now_ms()
+    )
+    for line in report.lines():
+        options.print_status(f"reconcile: {line}")
+    if report.halted:
+        controller.halt_entries(
+            "start-up reconciliation found "
+            + ", ".join(sorted({str(m.kind) for m in report.mismatches}))
+        )
+
+    await feed.subscribe(symbols)
+    await feed.start()
+    user: UserDataStream | None = None
+    if options.real_orders:
+        user = UserDataStream(
+            clock,
+            ListenKeyCalls(
+                binance.create_listen_key, binance.keepalive_listen_key, binance.close_listen_key
+            ),
+            UserSinks(fill=binance.deliver_fill),
+            reconcile=lambda: _reconcile_after_reconnect(controller, gateway),
+            config=UserStreamConfig(base_url=settings.live.ws_url),
+            rng=container.rng(),
+        )
+        await user.start()
+    scheduler.start()
+    status = clock.spawn(_status_loop(container, symbols, options, stop), name="status")
+    try:
+        await stop.wait()
+    finally:
+        controller.halt_entries("shutdown")
+        status.cancel()
+        await scheduler.stop()
+        if user is not None:
+            await user.stop()
+        await feed.stop()
+        store.close()
+    return 0
+
+
+async def _working_orders(exchange: object, real: bool) -> list[WorkingOrder]:
+    if real:
+        assert isinstance(exchange, BinanceGateway)
+        orders = [
+            WorkingOrder(o.clientOrderId, o.symbol, o.reduceOnly, False)
+            for o in await exchange.open_orders()
+        ]
+        algos = [
+            WorkingOrder(a.clientAlgoId, a.symbol, a.reduceOnly, True)
+            for a in await exchange.open_algo_orders()
+        ]
+        return orders + algos
+    return []  # the paper exchange starts empty at every start
+
+
+async def _reconcile_after_reconnect(controller, gateway) -> None:  # type: ignore[no-untyped-def]
+    """After a user-stream gap, fills may have been missed: ask for the truth over REST."""
+    held = {p.symbol: p.qty for p in await gateway.positions()}
+    for p in list(controller.positions.values()):
+        if p.status == "open" and p.symbol not in held:
+            log.warning("position %s %s is flat on the exchange after a stream gap", p.id, p.symbol)
+        elif p.status in ("entry_in_flight", "exit_in_flight"):
+            await controller.resolve_in_flight(p)
+
+
+async def _status_loop(
+    container,
+    symbols: list[str],
+    options: LiveOptions,  # type: ignore[no-untyped-def]
+    stop: asyncio.Event,
+) -> None:
+    clock = container.clock()
+    feed = container.feed()
+    controller = container.controller()
+    breaker = container.breaker()
+    store = container.store()
+    period_ms = container.settings().live.status_interval_s * 1000
+    while not stop.is_set():
+        now = clock.now_ms()
+        day_start = now - now % DAY_MS
+        pnl = sum((t.pnl for t in store.trades() if t.close_ms >= day_start), Decimal(0))
+        options.print_status(
+            status_line(
+                now,
+                [(s, feed.latest(s)) for s in symbols],
+                str(breaker.level),
+                len(controller.positions),
+                pnl,
+                controller.halted,
+            )
+        )
+        await clock.sleep_until(now + period_ms)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)

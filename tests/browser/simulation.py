@@ -1,0 +1,91 @@
+"""A short simulation on the bundled data, paused while positions are open, and a
+StatusSource over its components (what `slt live` will hand the status server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from slt.adapters.replay import inspect_sources, open_replay
+from slt.config import load_settings
+from slt.container import build_container
+from slt.domain.breaker import FailureKind
+from slt.domain.values import Quote
+from slt.reporter import ReportStore
+from slt.simulator.driver import replay
+from slt.simulator.run import bundled_filters, bundled_sources
+from slt.status import ComponentsSource
+
+START_MS = 1_764_547_200_000  # 2025-12-01 00:00 UTC
+END_MS = START_MS + 3 * 86_400_000
+
+
+@dataclass
+class Paused:
+    source: ComponentsSource
+    open_symbols: list[str]
+    container: Any
+
+
+def paused_simulation(out_dir: Path, open_positions: int = 2) -> Paused:
+    return asyncio.run(_run(out_dir, open_positions))
+
+
+async def _run(out_dir: Path, wanted: int) -> Paused:
+    settings = load_settings(None)
+    sources = bundled_sources()
+    infos = inspect_sources(sources)
+    known = bundled_filters()
+    filters = {symbol: known[symbol] for symbol in sorted(infos)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    container = build_container(settings, filters, START_MS, out_dir)
+    clock = container.clock()
+    exchange = container.exchange()
+    feed = container.feed()
+    bars = container.bars()
+    controller = container.controller()
+    container.trader()
+    scheduler = container.scheduler()
+    store = container.store()
+    feed.add_listener(bars.on_quote)
+    feed.add_listener(controller.on_quote)
+    await feed.subscribe(filters)
+    stream = open_replay(
+        list(sources),
+        spread_bps=settings.simulation.spread_bps,
+        tick_size=lambda s: filters[s].tick_size if s in filters else None,
+        start_ms=START_MS,
+        end_ms=END_MS,
+    )
+
+    def until_open(quotes: Iterable[Quote]) -> Iterator[Quote]:
+        for q in quotes:
+            yield q
+            if sum(p.status == "open" for p in controller.positions.values()) >= wanted:
+                return
+
+    scheduler.start()
+    await clock.settle()
+    await replay(until_open(stream), clock, exchange.on_quote, feed.publish)
+    await scheduler.stop()
+    # Three server errors take the breaker to WARNING, as a flaky connection would.
+    breaker = container.breaker()
+    for _ in range(3):
+        breaker.record_failure(FailureKind.SERVER_5XX, clock.now_ms())
+    source = ComponentsSource(
+        clock=clock,
+        mode=settings.mode,
+        store=store,
+        positions=lambda: controller.positions.values(),
+        breaker_level=lambda: breaker.level,
+        symbols=lambda: filters,
+        latest=feed.latest,
+        scheduler=scheduler,
+        report_store=ReportStore(out_dir / "state.db"),
+        started_ms=START_MS,
+    )
+    symbols = sorted(p.symbol for p in controller.positions.values() if p.status == "open")
+    return Paused(source, symbols, container)
