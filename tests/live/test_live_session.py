@@ -19,13 +19,15 @@ TIMEOUT_S = 30.0
 
 
 def settings_for(emulator: Emulator, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return load_settings(overrides={
-        "live.rest_url": emulator.rest_url,
-        "live.ws_url": emulator.ws_url,
-        "live.symbols": ["BTCUSDT"],
-        "live.state_dir": str(tmp_path / "state"),
-        "live.status_interval_s": 1,
-    })
+    return load_settings(
+        overrides={
+            "live.rest_url": emulator.rest_url,
+            "live.ws_url": emulator.ws_url,
+            "live.symbols": ["BTCUSDT"],
+            "live.state_dir": str(tmp_path / "state"),
+            "live.status_interval_s": 1,
+        }
+    )
 
 
 async def session(tmp_path: Path, real: bool, prepare, until):  # type: ignore[no-untyped-def]
@@ -48,7 +50,9 @@ async def session(tmp_path: Path, real: bool, prepare, until):  # type: ignore[n
             while not stop.is_set():
                 k += 1
                 bid = 90_000.0 + (k % 5) * 0.1
-                emulator.push_quote(Quote("BTCUSDT", LiveClock().now_ms(), bid, 1.0, bid + 0.1, 1.0))
+                emulator.push_quote(
+                    Quote("BTCUSDT", LiveClock().now_ms(), bid, 1.0, bid + 0.1, 1.0)
+                )
                 await asyncio.sleep(0.05)
 
         options = LiveOptions(real_orders=real, credentials=creds, print_status=status)
@@ -92,8 +96,9 @@ def test_real_orders_refuse_hedge_mode(tmp_path: Path) -> None:
 
 def test_unknown_exchange_position_halts_entries_at_start(tmp_path: Path) -> None:
     async def manual_position(emulator: Emulator) -> None:
-        await emulator.exchange.place(OrderRequest("manual-1", "BTCUSDT", Side.BUY,
-                                                   OrderType.MARKET, Decimal("0.01")))
+        await emulator.exchange.place(
+            OrderRequest("manual-1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01"))
+        )
 
     code, lines, _ = asyncio.run(session(tmp_path, True, manual_position, fresh_feed))
     assert code == 0
