@@ -60,6 +60,10 @@ class LiveConfig:
     on_mismatch: str = "halt"  # start-up reconciliation: "halt" new entries, or "adopt"
     status_interval_s: int = 10
     state_dir: str = "slt-state"  # holds paper.db and live.db, kept apart
+    # Status page, JSON API and /metrics (bearer token: SLT_STATUS_TOKEN, or one printed at
+    # start). 0 turns the server off; it binds to loopback unless told otherwise.
+    status_port: int = 0
+    status_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         if self.on_mismatch not in ("halt", "adopt"):
@@ -70,6 +74,8 @@ class LiveConfig:
             raise ConfigError("live.recv_window_ms: must be between 100 and 60000")
         if self.status_interval_s <= 0:
             raise ConfigError("live.status_interval_s: must be positive")
+        if not 0 <= self.status_port <= 65535:
+            raise ConfigError("live.status_port: must be a TCP port (0 turns the server off)")
         for key in ("rest_url", "ws_url"):
             url = getattr(self, key)
             if not url.startswith(("http://", "https://", "ws://", "wss://")):

@@ -20,7 +20,7 @@ import dataclasses
 import logging
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +35,17 @@ from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
 from slt.live.status import status_line
 from slt.live.universe import most_traded
+from slt.notify import (
+    FeedWatch,
+    Notifications,
+    ProtectiveStopFailed,
+    ProtectiveStopPlaced,
+    TradeClosed,
+    TradeOpened,
+    notifiers_from_env,
+)
 from slt.position_controller.recovery import recover
+from slt.status import ComponentsSource, StatusServer, announce, resolve_token
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +124,18 @@ async def _session(
     feed.add_listener(bars.on_quote)
     feed.add_listener(controller.on_quote)
 
+    notifications = Notifications.for_notifiers(notifiers_from_env(), clock)
+    notifications.start()
+    controller.add_opened_listener(lambda p: notifications.publish(TradeOpened.from_position(p)))
+    controller.add_closed_listener(lambda p: notifications.publish(TradeClosed.from_position(p)))
+    controller.add_protection_listener(
+        lambda p, placed, detail: notifications.publish(
+            ProtectiveStopPlaced(p.id, p.symbol, p.stop)
+            if placed
+            else ProtectiveStopFailed(p.id, p.symbol, p.stop, detail)
+        )
+    )
+
     working = await _working_orders(exchange, options.real_orders)
     report = await recover(
         controller, gateway, store, working, settings.live.on_mismatch, clock.now_ms()
@@ -141,14 +163,22 @@ async def _session(
             rng=container.rng(),
         )
         await user.start()
+    await container.reporter().catch_up(clock.now_ms())  # days missed while down
     scheduler.start()
     status = clock.spawn(_status_loop(container, symbols, options, stop), name="status")
+    watch = FeedWatch(lambda: symbols, feed.latest, notifications.publish)
+    feed_watch = clock.spawn(_every(clock, 5_000, watch.check, stop), name="feed-watch")
+    server = await _status_server(container, settings, symbols, notifications)
     try:
         await stop.wait()
     finally:
         controller.halt_entries("shutdown")
         status.cancel()
+        feed_watch.cancel()
+        if server is not None:
+            await server.stop()
         await scheduler.stop()
+        await notifications.close()
         if user is not None:
             await user.stop()
         await feed.stop()
@@ -208,6 +238,48 @@ async def _status_loop(
             )
         )
         await clock.sleep_until(now + period_ms)
+
+
+async def _every(
+    clock,
+    period_ms: int,
+    run: Callable[[int], Awaitable[None]],  # type: ignore[no-untyped-def]
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        now = clock.now_ms()
+        await run(now)
+        await clock.sleep_until(now + period_ms)
+
+
+async def _status_server(
+    container,
+    settings: Settings,
+    symbols: list[str],  # type: ignore[no-untyped-def]
+    notifications: Notifications,
+) -> StatusServer | None:
+    live = settings.live
+    if not live.status_port:
+        return None
+    clock = container.clock()
+    controller = container.controller()
+    feed = container.feed()
+    source = ComponentsSource(
+        clock=clock,
+        mode=settings.mode,
+        store=container.store(),
+        positions=lambda: controller.positions.values(),
+        breaker_level=lambda: str(container.breaker().level),
+        symbols=lambda: symbols,
+        latest=feed.latest,
+        scheduler=container.scheduler(),
+        notifier_stats=notifications.stats,
+        started_ms=clock.now_ms(),
+    )
+    token = resolve_token()
+    server = StatusServer(source, token, host=live.status_host, port=live.status_port)
+    announce(await server.start(), token)
+    return server
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
