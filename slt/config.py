@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 from slt.domain.sizing import RiskLimits
 from slt.domain.strategy import EmaTrendParams
+from slt.learner.config import LearnerConfig
 
 MODES = ("simulate", "paper", "live")
 
@@ -98,6 +99,7 @@ class Settings:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

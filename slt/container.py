@@ -29,13 +29,14 @@ from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.replay_feed import ReplayFeed
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import Settings
-from slt.data_service import BarBuilder
+from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
+from slt.learner.registry import ModelRegistry
 from slt.position_controller import ExitSettings, PositionController
-from slt.reporter import DailyReporter
+from slt.reporter import DailyReporter, ReportStore
 from slt.scheduler import Job, UnifiedScheduler
-from slt.trader import RuleTrader, VirtualBook
+from slt.trader import SelfLearningTrader, VirtualBook
 
 
 def _exit_settings(settings: Settings) -> ExitSettings:
@@ -46,6 +47,11 @@ def _exit_settings(settings: Settings) -> ExitSettings:
         trail_activation_r=e.trail_activation_r,
         exchange_stop=e.exchange_stop,
     )
+
+
+def _intervals(settings: Settings) -> tuple[str, ...]:
+    learner = settings.learner
+    return (learner.lower_interval, settings.interval, learner.higher_interval)
 
 
 def _stale_after_ms(settings: Settings) -> int:
@@ -113,7 +119,11 @@ class Container(containers.DeclarativeContainer):
         paper=quote_feed,
         live=quote_feed,
     )
-    bars = providers.Singleton(BarBuilder, settings.provided.interval)
+    bars = providers.Singleton(
+        DataService,
+        providers.Callable(_intervals, settings),
+        params=providers.Callable(lambda s: s.strategy.indicator_params(), settings),
+    )
     controller = providers.Singleton(
         PositionController, clock, gateway, store, filters, exit_settings
     )
@@ -123,12 +133,13 @@ class Container(containers.DeclarativeContainer):
         exit_settings,
         providers.Callable(lambda s: float(s.exchange.taker_fee), settings),
     )
+    seed = providers.Dependency(instance_of=int, default=0)
     trader = providers.Singleton(
-        RuleTrader,
+        SelfLearningTrader,
         clock=clock,
         gateway=gateway,
         feed=feed,
-        bars=bars,
+        data=bars,
         controller=controller,
         virtual=virtual,
         store=store,
@@ -136,9 +147,25 @@ class Container(containers.DeclarativeContainer):
         limits=settings.provided.risk,
         params=settings.provided.strategy,
         taker_fee=settings.provided.exchange.taker_fee,
+        interval=settings.provided.interval,
+        learner=settings.provided.learner,
+        registry=providers.Singleton(
+            ModelRegistry, providers.Callable(lambda d: d / "models", out_dir)
+        ),
+        seed=seed,
     )
+    report_store = providers.Singleton(ReportStore, db_path)
     reporter = providers.Singleton(
-        DailyReporter, store, gateway, providers.Callable(lambda d: d / "reports", out_dir)
+        DailyReporter,
+        store,
+        gateway,
+        providers.Callable(lambda d: d / "reports", out_dir),
+        # A chart per simulated day would double a simulation's run time: Markdown there,
+        # Markdown with the self-contained HTML and its equity PNG for the operator live.
+        formats=providers.Callable(
+            lambda s: ("md",) if s.mode == "simulate" else ("md", "html", "png"), settings
+        ),
+        report_store=report_store,
     )
     jobs = providers.List(
         providers.Factory(
@@ -166,6 +193,7 @@ def build_container(
     start_ms: int,
     out_dir: Path,
     db_path: str | None = None,
+    seed: int = 0,
     **live_parts: object,
 ) -> Container:
     """`live_parts`: `binance` and `rng` for the paper and live modes."""
@@ -175,6 +203,6 @@ def build_container(
         start_ms=start_ms,
         out_dir=out_dir,
         db_path=db_path or str(out_dir / "state.db"),
+        seed=seed,
         **live_parts,
     )
-

@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
         verbs.add_parser(verb, help=text, add_help=False).add_argument(
             "rest", nargs=argparse.REMAINDER
         )
+    verbs.add_parser(
+        "evaluate",
+        help="walk-forward evaluation of the rules and the learned model on real bars",
+        add_help=False,
+    ).add_argument("rest", nargs=argparse.REMAINDER)
     emu = verbs.add_parser(
         "emulator",
         help="serve a local Binance USDT-M protocol emulator on 127.0.0.1",
@@ -102,7 +107,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluate(argv: list[str]) -> int:
+    from slt.entrypoints.evaluate import run_evaluate  # scikit-learn loads only when needed
+
+    return run_evaluate(argv)
+
+
+def _emulator(argv: list[str]) -> int:
+    from slt.emulator.cli import run_emulator
+
+    return run_emulator(argv)
+
+
+# Verbs with parsers of their own: everything after the verb is theirs, `--help` included.
+DELEGATED = {
+    **{verb: run for verb, (run, _) in READ_VERBS.items()},
+    "evaluate": _evaluate,
+    "emulator": _emulator,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -112,12 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.verb == "live":
         return _live(args)
-    if args.verb in READ_VERBS:
-        return READ_VERBS[args.verb][0](args.rest)
-    if args.verb == "emulator":
-        from slt.emulator.cli import run_emulator
-
-        return run_emulator(args.rest)
     return 2
 
 

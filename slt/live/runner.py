@@ -96,6 +96,7 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
             clock.now_ms(),
             state / mode,
             str(state / f"{mode}.db"),
+            seed=options.seed,
             binance=binance,
             rng=rng,
         )
@@ -183,6 +184,7 @@ async def _session(
             await user.stop()
         await feed.stop()
         store.close()
+        container.report_store().close()
     return 0
 
 

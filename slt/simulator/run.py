@@ -171,7 +171,7 @@ async def simulate(
     db = out_dir / "state.db"
     for stale in (db, out_dir / "state.db-wal", out_dir / "state.db-shm"):
         stale.unlink(missing_ok=True)  # a simulation starts from an empty account
-    container = build_container(settings, filters, start, out_dir)
+    container = build_container(settings, filters, start, out_dir, seed=seed)
     clock = container.clock()
     exchange = container.exchange()
     feed = container.feed()
@@ -217,6 +217,7 @@ async def simulate(
     drawdown, drawdown_pct = max_drawdown(settings.exchange.wallet, trades)
     wins = sum(1 for t in trades if t.pnl > 0)
     store.close()
+    container.report_store().close()
     return SimulationSummary(
         start=_iso(start),
         end=_iso(end),

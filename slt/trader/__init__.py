@@ -1,11 +1,7 @@
-"""Trader: turns closed bars into candidates and decides which to take.
+"""Trader: turns closed bars into candidates, decides which to take (by rule, then by a model
+that learned from outcomes), and follows the rest as virtual positions."""
 
-Until the learner (SelfLearningTrader) lands, `RuleTrader` takes every candidate of the EMA
-trend rule that passes the risk gate; the ones it cannot take become virtual positions whose
-outcomes are recorded as learning samples.
-"""
-
-from slt.trader.rule_trader import RuleTrader
+from slt.trader.self_learning import SelfLearningTrader
 from slt.trader.virtual import VirtualBook
 
-__all__ = ["RuleTrader", "VirtualBook"]
+__all__ = ["SelfLearningTrader", "VirtualBook"]

@@ -2,53 +2,48 @@
 
 They follow the same exit rules as real positions: the price rules through the same ExitGuard,
 checked on the 10 s virtual cycle against the latest quote (so a virtual trailing stop sees the
-best price at 10 s resolution), and the reversal rule on each closed bar (`check_reversals`).
-Each close labels its candidate's features with the outcome in R (profit per unit of risk,
-after taker fees on both legs).
+best price at 10 s resolution), the time limit (`max_holding`) on the same cycle, and the
+reversal rule on each closed bar (`check_reversals`). The exit plan is the one a real entry at
+the same quote would get: stop, target and trail distances from the candidate, trail
+activation and holding limit from the exit settings. A virtual position has no margin, so the
+hard loss limit (a fraction of margin) does not apply to it.
+
+Each open is written to the store's sample log (`virtual_open`) and each close as an
+`outcome`, so a restart resumes the open ones (`restore`) and loses no label. A restored
+position's trailing stop restarts from the best price recorded at its open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from slt.domain.exits import ExitDecision, ExitGuard, evaluate_exits
 from slt.domain.position import Position
-from slt.domain.strategy import Candidate
-from slt.domain.values import Quote
+from slt.domain.values import Direction, Quote
+from slt.learner.samples import (
+    VIRTUAL_OPEN,
+    Decision,
+    Outcome,
+    decision_from_record,
+    decision_record,
+    open_records,
+    outcome_record,
+)
 from slt.ports.store import Store
 from slt.position_controller import ExitSettings
 
 QuoteLookup = Callable[[str], Quote | None]
+OutcomeListener = Callable[[dict[str, Any]], None]
+NEVER = 2**62
 
 
-def outcome_sample(
-    candidate: Candidate,
-    *,
-    entry: float,
-    exit_price: float,
-    fee_rate: float,
-    exit_reason: str,
-    hold_ms: int,
-    virtual: bool,
-    not_taken: str = "",
-) -> dict[str, Any]:
-    s = candidate.direction.sign
-    fees = fee_rate * (entry + exit_price)
-    r = (s * (exit_price - entry) - fees) / candidate.stop_distance
-    return {
-        "symbol": candidate.symbol,
-        "decision_ms": candidate.ts_ms,
-        "direction": candidate.direction.value,
-        "features": dict(candidate.features),
-        "virtual": virtual,
-        "not_taken": not_taken,
-        "r_multiple": round(r, 6),
-        "win": r > 0,
-        "exit_reason": exit_reason,
-        "hold_ms": hold_ms,
-    }
+_Open = tuple[ExitGuard, Decision, str]
+
+
+def _d(x: float) -> Decimal:
+    return Decimal(repr(x))
 
 
 class VirtualBook:
@@ -56,7 +51,13 @@ class VirtualBook:
         self._store = store
         self._settings = settings
         self._fee_rate = fee_rate
-        self._open: list[tuple[ExitGuard, Candidate, str]] = []
+        self._open: list[_Open] = []
+        # The cycle checks only symbols quoted since the last one (a quote already checked
+        # cannot trip a price rule again), and the time rule once a deadline has come.
+        self._watched: set[str] = set()
+        self._quoted: set[str] = set()
+        self._next_deadline = NEVER
+        self._listeners: list[OutcomeListener] = []
         self._next_id = -1  # negative ids never collide with real positions
         self.opened = 0
         self.closed = 0
@@ -64,40 +65,100 @@ class VirtualBook:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, candidate: Candidate, quote: Quote, reason: str, now_ms: int) -> None:
-        s = candidate.direction.sign
+    def add_outcome_listener(self, listener: OutcomeListener) -> None:
+        self._listeners.append(listener)
+
+    def on_quote(self, q: Quote) -> None:
+        """Price-feed listener: note that the symbol has news for the next cycle."""
+        if q.symbol in self._watched:
+            self._quoted.add(q.symbol)
+
+    def open(self, decision: Decision, quote: Quote, reason: str, now_ms: int) -> None:
+        c = decision.candidate
+        s = c.direction.sign
         entry = quote.ask if s > 0 else quote.bid
-        dist = candidate.stop_distance
+        dist = c.stop_distance
+        plan = {
+            "entry": entry,
+            "stop": entry - s * dist,
+            "take_profit": entry + s * dist * c.reward_risk,
+            "trail_distance": c.trail_distance,
+            "trail_activation": float(_d(dist) * self._settings.trail_activation_r),
+            "max_hold_ms": self._settings.max_hold_ms,
+            "opened_ms": now_ms,
+        }
+        vid = self._next_id
+        self._next_id -= 1
+        self._store.add_samples(
+            [
+                {
+                    "type": VIRTUAL_OPEN,
+                    "virtual_id": vid,
+                    "not_taken": reason,
+                    "decision": decision_record(decision),
+                    "plan": plan,
+                }
+            ]
+        )
+        self._track(vid, decision, reason, plan)
+        self.opened += 1
+
+    def restore(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Resume the virtual positions of a previous run that had not closed; return how many."""
+        records = list(records)
+        resumed = open_records(records, VIRTUAL_OPEN, "virtual_id")
+        for r in resumed:
+            decision = decision_from_record(r["decision"])
+            self._track(r["virtual_id"], decision, r["not_taken"], r["plan"])
+        # Below every id ever handed out, closed ones included: an id names one outcome.
+        used = [r["virtual_id"] for r in records if r.get("type") == VIRTUAL_OPEN]
+        self._next_id = min([self._next_id, *(i - 1 for i in used)])
+        return len(resumed)
+
+    def _track(self, vid: int, decision: Decision, reason: str, plan: Mapping[str, Any]) -> None:
+        c = decision.candidate
+        entry = _d(plan["entry"])
         p = Position(
-            id=self._next_id,
-            symbol=candidate.symbol,
-            direction=candidate.direction,
+            id=vid,
+            symbol=c.symbol,
+            direction=Direction(c.direction),
             planned_qty=Decimal(1),
-            stop=Decimal(repr(entry - s * dist)),
-            take_profit=Decimal(repr(entry + s * dist * candidate.reward_risk)),
-            trail_distance=Decimal(repr(candidate.trail_distance)),
-            trail_activation=Decimal(repr(dist)) * self._settings.trail_activation_r,
-            max_hold_ms=self._settings.max_hold_ms,
+            stop=_d(plan["stop"]),
+            take_profit=_d(plan["take_profit"]),
+            trail_distance=_d(plan["trail_distance"]),
+            trail_activation=_d(plan["trail_activation"]),
+            max_hold_ms=plan["max_hold_ms"],
             leverage=1,
-            created_ms=now_ms,
+            created_ms=plan["opened_ms"],
             status="open",  # virtual: no orders, so no lifecycle to walk
             qty=Decimal(1),
-            entry_price=Decimal(repr(entry)),
-            opened_ms=now_ms,
-            best_price=Decimal(repr(entry)),
+            entry_price=entry,
+            opened_ms=plan["opened_ms"],
+            best_price=entry,
         )
-        self._next_id -= 1
-        self._open.append((ExitGuard(p), candidate, reason))
-        self.opened += 1
+        guard = ExitGuard(p)
+        self._open.append((guard, decision, reason))
+        self._watched.add(c.symbol)
+        self._quoted.add(c.symbol)
+        self._next_deadline = min(self._next_deadline, guard.deadline)
 
     def cycle(self, now_ms: int, latest: QuoteLookup) -> int:
         """Check every virtual position on the latest quotes; close those an exit rule ends."""
+        if not self._quoted and now_ms < self._next_deadline:
+            return 0
+        quoted, self._quoted = self._quoted, set()
         closing = []
+        quotes: dict[str, Quote | None] = {}
         for entry in self._open:
             guard = entry[0]
-            q = latest(guard.symbol)
+            symbol = guard.symbol
+            if symbol not in quoted and now_ms < guard.deadline:
+                continue
+            q = quotes[symbol] if symbol in quotes else quotes.setdefault(symbol, latest(symbol))
             # The time rule needs no fresh quote; the price rules do.
-            if q is not None and (guard.check(q) or now_ms >= guard.deadline):
+            if q is None:
+                continue
+            if guard.check(q) or now_ms >= guard.deadline:
                 guard.sync()
                 decision = evaluate_exits(guard.position, q, None, now_ms)
                 if decision is not None:
@@ -116,26 +177,37 @@ class VirtualBook:
                     closing.append((entry, decision))
         return self._close(closing, now_ms)
 
-    def _close(
-        self, closing: list[tuple[tuple[ExitGuard, Candidate, str], ExitDecision]], now_ms: int
-    ) -> int:
+    def _close(self, closing: list[tuple[_Open, ExitDecision]], now_ms: int) -> int:
         if not closing:
             return 0
         done = {id(entry) for entry, _ in closing}
         self._open = [entry for entry in self._open if id(entry) not in done]
-        samples = [
-            outcome_sample(
-                candidate,
-                entry=float(guard.position.entry_price),
-                exit_price=decision.price,
-                fee_rate=self._fee_rate,
-                exit_reason=decision.reason.value,
-                hold_ms=now_ms - guard.position.opened_ms,
-                virtual=True,
-                not_taken=reason,
-            )
-            for (guard, candidate, reason), decision in closing
+        self._watched = {guard.symbol for guard, _, _ in self._open}
+        self._next_deadline = min((guard.deadline for guard, _, _ in self._open), default=NEVER)
+        records = [
+            outcome_record(entry[1], self._outcome(entry, exit_, now_ms))
+            for entry, exit_ in closing
         ]
-        self._store.add_samples(samples)
-        self.closed += len(samples)
-        return len(samples)
+        self._store.add_samples(records)
+        self.closed += len(records)
+        for record in records:
+            for listener in self._listeners:
+                listener(record)
+        return len(records)
+
+    def _outcome(self, open_: _Open, exit_: ExitDecision, now_ms: int) -> Outcome:
+        guard, decision, reason = open_
+        p = guard.position
+        entry = float(p.entry_price)
+        dist = decision.candidate.stop_distance
+        fees_r = self._fee_rate * (entry + exit_.price) / dist
+        return Outcome(
+            ref=p.id,
+            virtual=True,
+            r_multiple=p.direction.sign * (exit_.price - entry) / dist - fees_r,
+            exit_reason=exit_.reason.value,
+            close_ms=now_ms,
+            hold_ms=now_ms - p.opened_ms,
+            fees_r=fees_r,
+            not_taken=reason,
+        )

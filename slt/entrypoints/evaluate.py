@@ -1,0 +1,205 @@
+"""`slt evaluate`: walk-forward comparison of the `rules` and `model` policies on real data.
+
+Both policies run through `slt simulate`'s code (slt.simulator.run.simulate) on the same data,
+each into its own folder under DIR; see slt.evaluation.walk_forward for the fold scheme.
+Writes DIR/evaluation.csv (the table), DIR/equity-rules.png and DIR/equity-model.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from slt.adapters.replay import ReplayError, inspect_sources, parse_data_arg
+from slt.adapters.replay.inspection import time_span
+from slt.adapters.sqlite_store import SqliteStore
+from slt.config import ConfigError, Settings, load_settings
+from slt.evaluation.plot import equity_png
+from slt.evaluation.walk_forward import (
+    HOUR_MS,
+    Fold,
+    Row,
+    diagnostics,
+    fold_of,
+    make_folds,
+    policy_rows,
+    render_diagnostics,
+    render_table,
+    table_csv,
+)
+from slt.learner.config import LearnerConfig, learner_config, with_learner
+from slt.learner.registry import ModelRegistry
+from slt.learner.samples import OUTCOME
+from slt.simulator.run import bundled_sources, simulate
+
+POLICIES = ("rules", "model")
+
+
+def _iso_ms(text: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date/time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slt evaluate",
+        description="Walk-forward evaluation: train on folds 1..k, test on fold k+1, for the "
+        "rule policy and the model-gated policy, in simulated time on real data. With no "
+        "--data, runs on the bundled Binance futures klines.",
+    )
+    parser.add_argument("--data", action="append", metavar="[SYMBOL=]PATH")
+    parser.add_argument("--folds", type=int, default=4, help="number of folds (default 4)")
+    parser.add_argument("--out", type=Path, default=Path("slt-eval"), help="output folder")
+    parser.add_argument("--start", type=_iso_ms, help="first moment to use (ISO, UTC)")
+    parser.add_argument("--end", type=_iso_ms, help="moment to stop at, exclusive (ISO)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def run_evaluate(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        settings = load_settings(args.config)
+        sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
+        for source in sources:
+            if not source.path.is_file():
+                raise ReplayError(f"{source.path}: no such file")
+        first, last = time_span(inspect_sources(sources))
+        start = args.start if args.start is not None else first
+        end = args.end if args.end is not None else (last + 1 if last is not None else None)
+        if start is None or end is None:
+            raise ValueError("cannot tell where the data end: give --end")
+        folds = make_folds(start, end, args.folds)
+        result = asyncio.run(evaluate(settings, sources, folds, args.out, args.seed))
+    except (ConfigError, ReplayError, ValueError) as exc:
+        print(f"slt evaluate: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(result["text"])
+    return 0
+
+
+def policy_configs(base: LearnerConfig, folds: Sequence[Fold]) -> dict[str, LearnerConfig]:
+    """The learner settings of each policy's run: the model retrains at fold boundaries only."""
+    fold_hours = (folds[0].end_ms - folds[0].start_ms) / HOUR_MS
+    return {
+        "rules": replace(base, policy="rules"),
+        "model": replace(base, policy="model", retrain_every=0, retrain_period_h=fold_hours),
+    }
+
+
+async def evaluate(
+    settings: Settings, sources: Sequence[Any], folds: Sequence[Fold], out: Path, seed: int
+) -> dict[str, Any]:
+    """Run both policies over `folds`; write the table and the curves into `out`."""
+    configs = policy_configs(learner_config(settings), folds)
+    rows: list[Row] = []
+    runs: dict[str, Any] = {}
+    diags = []
+    for policy in POLICIES:
+        run_dir = out / policy
+        summary = await simulate(
+            with_learner(settings, configs[policy]),
+            sources,
+            run_dir,
+            start_ms=folds[0].start_ms,
+            end_ms=folds[-1].end_ms,
+            seed=seed,
+        )
+        store = SqliteStore(run_dir / "state.db")
+        trades = store.trades()
+        outcomes = [s for s in store.samples() if s.get("type") == OUTCOME]
+        store.close()
+        # A model trained when the data end (the run's last cycle) never decided anything.
+        cards = [
+            c for c in ModelRegistry(run_dir / "models").cards if c.trained_at_ms < folds[-1].end_ms
+        ]
+        live_by_fold = {}
+        for card in cards:
+            fold = fold_of(folds, card.trained_at_ms)
+            if card.live and fold is not None:
+                live_by_fold[fold.index] = card.version
+        rows.extend(policy_rows(policy, folds, trades, outcomes, live_by_fold))
+        if policy == "model":
+            diags = diagnostics(folds, outcomes, configs[policy].min_expected_r)
+        equity_png(out / f"equity-{policy}.png", policy, trades, folds, settings.exchange.wallet)
+        runs[policy] = {
+            "fingerprint": summary.fingerprint,
+            "candidates": summary.candidates,
+            "models": [
+                {
+                    "version": c.version,
+                    "trained_at": datetime.fromtimestamp(c.trained_at_ms / 1000, UTC).isoformat(),
+                    "samples": c.n_samples,
+                    "live": c.live,
+                    "validation_rules_r": c.validation["rules_sum_r"],
+                    "validation_rules_mean_r": c.validation["rules_mean_r"],
+                    "validation_model_r": c.validation["model_sum_r"],
+                    "validation_model_mean_r": c.validation["model_mean_r"],
+                    "validation_model_mean_se": c.validation["model_mean_se"],
+                    "validation_model_taken": c.validation["model_taken"],
+                }
+                for c in cards
+            ],
+        }
+    rows.sort(key=lambda r: (r.fold == "total", r.fold.zfill(4), POLICIES.index(r.policy)))
+    (out / "evaluation.csv").write_text(table_csv(rows), encoding="utf-8")
+    text = _text(rows, diags, runs, out)
+    return {
+        "rows": [r.flat() for r in rows],
+        "diagnostics": [asdict(d) for d in diags],
+        "runs": runs,
+        "csv": str(out / "evaluation.csv"),
+        "png": [str(out / f"equity-{p}.png") for p in POLICIES],
+        "text": text,
+    }
+
+
+def _text(rows: Sequence[Row], diags: Sequence[Any], runs: dict[str, Any], out: Path) -> str:
+    models = [
+        f"  model {m['version']} trained {m['trained_at'][:16]} on {m['samples']} outcomes; "
+        f"validation: {m['validation_model_taken']} taken, R {_num(m['validation_model_r'])} "
+        f"(mean {_num(m['validation_model_mean_r'])}"
+        f" +- {_num(m['validation_model_mean_se'], '.3f')})"
+        f" vs rules R {_num(m['validation_rules_r'])} "
+        f"(mean {_num(m['validation_rules_mean_r'])}) -> {'LIVE' if m['live'] else 'rules decide'}"
+        for m in runs["model"]["models"]
+    ]
+    return "\n".join(
+        [
+            render_table(rows),
+            "",
+            "models (trained at each fold boundary on every outcome closed before it):",
+            *(models or ["  none (too few outcomes)"]),
+            "",
+            "model scores vs outcomes of every candidate (real and virtual), per fold:",
+            render_diagnostics(diags),
+            "",
+            f"table: {out / 'evaluation.csv'}  equity curves: "
+            f"{out / 'equity-rules.png'}, {out / 'equity-model.png'}",
+        ]
+    )
+
+
+def _num(x: float | None, spec: str = "+.3f") -> str:
+    # Model cards are JSON, where an undefined mean or error (no trade taken) became null.
+    return "n/a" if x is None else format(x, spec)

@@ -1,0 +1,1 @@
+"""Walk-forward evaluation of the decision policies on real data (`slt evaluate`)."""

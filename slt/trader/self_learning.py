@@ -1,0 +1,324 @@
+"""SelfLearningTrader: the trading cycle (60 s), the virtual cycle (10 s) and learning.
+
+Trading cycle: the decision interval's newly closed bars become rule candidates
+(slt.domain.strategy), each with its feature vector (slt.learner.features) computed there and
+then. Then the decision:
+
+* `rules` (the `rules` policy, and the `model` policy until a model has passed its
+  validation, i.e. cold start): every candidate is tried;
+* `model`: candidates are ranked by the live model's expected R; those above
+  `learner.min_expected_r` are tried, best first, and each one below is tried anyway with
+  probability `learner.explore_rate` (a seeded RNG, so a simulation stays reproducible).
+
+A tried candidate still has to pass the risk rules (daily loss limit, one position per symbol,
+capacity, cost, sizing; slt.domain.sizing) and the circuit breaker. Every candidate not taken
+live, for whatever reason, is followed as a virtual position; so every candidate ends up as
+exactly one labelled outcome, real or virtual.
+
+Learning: outcomes accumulate as they close (only closed ones: a label is never read before it
+exists). Every `learner.retrain_every` new outcomes (or `learner.retrain_period_h`), a model is
+trained in a worker thread, so quotes and exits never wait for it. In simulation the clock
+advances only once every task is idle, a task waiting on that thread included; so the new
+model arrives at the same simulated moment on every run, whatever the wall time it took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from slt.data_service import DataService, parse_interval
+from slt.domain.filters import SymbolFilters
+from slt.domain.position import Position
+from slt.domain.sizing import RiskLimits, Sizing, entry_gate, size_entry
+from slt.domain.strategy import Candidate, EmaTrendParams, TrendSignals
+from slt.domain.values import DAY_MS, HOUR_MS, Balance, Quote
+from slt.learner.config import LearnerConfig
+from slt.learner.features import feature_vector, named
+from slt.learner.registry import ModelRegistry
+from slt.learner.samples import (
+    ENTRY,
+    Decision,
+    LabelledSample,
+    Outcome,
+    decision_from_record,
+    decision_record,
+    labelled,
+    open_records,
+    outcome_record,
+)
+from slt.learner.training import TrainResult, train
+from slt.ports.clock import Clock
+from slt.ports.order_gateway import GatewayError, GatewayUnavailable, OrderGateway
+from slt.ports.price_feed import PriceFeed
+from slt.ports.store import Store
+from slt.position_controller import PositionController
+from slt.trader.virtual import VirtualBook
+
+log = logging.getLogger(__name__)
+
+# Margin is charged at the mark price, and a fresh position starts half a spread under water:
+# keep a little of the balance free so maximal entries still fit.
+MARGIN_HEADROOM = Decimal("0.99")
+NEVER = 2**62
+
+
+class SelfLearningTrader:
+    def __init__(
+        self,
+        clock: Clock,
+        gateway: OrderGateway,
+        feed: PriceFeed,
+        data: DataService,
+        controller: PositionController,
+        virtual: VirtualBook,
+        store: Store,
+        filters: dict[str, SymbolFilters],
+        limits: RiskLimits,
+        params: EmaTrendParams,
+        taker_fee: Decimal,
+        interval: str,
+        learner: LearnerConfig,
+        registry: ModelRegistry,
+        seed: int = 0,
+    ) -> None:
+        self._clock = clock
+        self._gateway = gateway
+        self._feed = feed
+        self._data = data
+        self._controller = controller
+        self._virtual = virtual
+        self._store = store
+        self._filters = filters
+        self._limits = limits
+        self._params = params
+        self._taker_fee = taker_fee
+        self._learner = learner
+        self.registry = registry
+        self._rng = random.Random(seed)
+        self._tf = parse_interval(interval)
+        self._ltf = parse_interval(learner.lower_interval)
+        self._htf = parse_interval(learner.higher_interval)
+        missing = {self._ltf, self._tf, self._htf} - set(data.intervals_ms)
+        if missing:
+            raise ValueError(f"the DataService builds no bars at {sorted(missing)} ms")
+        self._signals: dict[str, TrendSignals] = {}
+        self._taken: dict[int, Decision] = {}
+        self._samples: deque[LabelledSample] = deque(maxlen=learner.max_samples)
+        self._new_samples = 0
+        period_ms = round(learner.retrain_period_h * HOUR_MS)
+        self._retrain_period_ms = period_ms
+        self._next_retrain_ms = clock.now_ms() + period_ms if period_ms else NEVER
+        self._training: asyncio.Task[None] | None = None
+        self._day = -1
+        self.day_start_equity = Decimal(0)
+        self.day_realized = Decimal(0)
+        self.candidates = 0
+        self.entries = 0
+        controller.add_closed_listener(self._on_closed)
+        virtual.add_outcome_listener(self._on_outcome)
+        feed.add_listener(virtual.on_quote)
+        self._restore(store.samples())
+
+    def _restore(self, records: list[dict[str, Any]]) -> None:
+        """Resume after a restart: open virtual positions, live entries, known outcomes."""
+        self._virtual.restore(records)
+        for r in open_records(records, ENTRY, "position_id"):
+            self._taken[r["position_id"]] = decision_from_record(r["decision"])
+        self._samples.extend(labelled(records))
+
+    def _latest(self, symbol: str) -> Quote | None:
+        age = self._feed.latest(symbol)
+        return None if age is None or age.stale else age.quote
+
+    # -- trading cycle ---------------------------------------------------------------------
+
+    async def trading_cycle(self, now_ms: int) -> None:
+        candidates: list[tuple[Candidate, Quote]] = []
+        for symbol, interval_ms, bar, snapshot in self._data.roll(now_ms):
+            if interval_ms != self._tf:
+                continue
+            signals = self._signals.get(symbol)
+            if signals is None:
+                signals = self._signals[symbol] = TrendSignals(symbol, self._params)
+            higher = self._data.snapshot(symbol, self._htf)
+            candidate = signals.on_bar(snapshot, higher, bar.open_ms + interval_ms)
+            q = self._latest(symbol)
+            if q is None:
+                continue  # no current price: nothing to enter at, nothing to follow
+            if signals.momentum is not None:
+                self._controller.check_indicators(symbol, signals.momentum, now_ms, q)
+                self._virtual.check_reversals(symbol, signals.momentum, now_ms, q)
+            if candidate is not None:
+                snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
+                values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms)
+                candidates.append((replace(candidate, features=named(values)), q))
+        self._maybe_retrain(now_ms)
+        if candidates:
+            await self._decide(candidates, now_ms)
+
+    async def _decide(self, candidates: list[tuple[Candidate, Quote]], now_ms: int) -> None:
+        self.candidates += len(candidates)
+        latest = self.registry.latest
+        version: int | None = None
+        scores: list[float | None] = [None] * len(candidates)
+        if latest is not None:
+            version, model = latest
+            rows = [tuple(v for _, v in c.features) for c, _ in candidates]
+            scores = list(model.expected_r(rows))
+        gate = self.registry.live if self._learner.policy == "model" else None
+        order = list(range(len(candidates)))
+        if gate is not None:
+            order.sort(key=lambda i: -(scores[i] or 0.0))  # best expected R first
+        balance = await self._gateway.balance()
+        self._roll_day(now_ms, balance)
+        for i in order:
+            candidate, q = candidates[i]
+            taken_by = self._taken_by(gate is not None, scores[i])
+            decision = Decision(candidate, now_ms, scores[i], version, taken_by)
+            if not taken_by:
+                self._virtual.open(decision, q, "below_threshold", now_ms)
+            elif await self._consider(decision, q, balance, now_ms):
+                balance = await self._gateway.balance()
+
+    def _taken_by(self, gated: bool, score: float | None) -> str:
+        if not gated:
+            return "rules"
+        if score is not None and score > self._learner.min_expected_r:
+            return "model"
+        return "explore" if self._rng.random() < self._learner.explore_rate else ""
+
+    async def virtual_cycle(self, now_ms: int) -> None:
+        self._virtual.cycle(now_ms, self._latest)
+
+    def _roll_day(self, now_ms: int, balance: Balance) -> None:
+        day = now_ms // DAY_MS
+        if day != self._day:
+            self._day = day
+            self.day_start_equity = balance.equity
+            self.day_realized = Decimal(0)
+
+    async def _consider(self, decision: Decision, q: Quote, balance: Balance, now_ms: int) -> bool:
+        """Take the candidate if risk allows; otherwise follow it virtually. True if taken."""
+        candidate = decision.candidate
+        entry = Decimal(repr(q.ask if candidate.direction.sign > 0 else q.bid))
+        sized = self._size(candidate, balance, entry, q)
+        if isinstance(sized, str):
+            self._virtual.open(decision, q, sized, now_ms)
+            return False
+        try:
+            await self._gateway.set_leverage(candidate.symbol, sized.leverage)
+            position = await self._controller.open_position(candidate, sized, entry)
+        except GatewayError as exc:
+            log.warning("entry for %s not sent: %s", candidate.symbol, exc)
+            reason = "breaker" if isinstance(exc, GatewayUnavailable) else "gateway"
+            self._virtual.open(decision, q, reason, now_ms)
+            return False
+        if position.status in ("rejected", "canceled"):
+            self._virtual.open(decision, q, "entry_rejected", now_ms)
+            return False
+        self._store.add_samples(
+            [{"type": ENTRY, "position_id": position.id, "decision": decision_record(decision)}]
+        )
+        self._taken[position.id] = decision
+        self.entries += 1
+        return True
+
+    def _size(
+        self, candidate: Candidate, balance: Balance, entry: Decimal, q: Quote
+    ) -> Sizing | str:
+        """The order size, or why the candidate is not taken."""
+        rejection = entry_gate(
+            symbol=candidate.symbol,
+            open_symbols=self._controller.open_symbols(),
+            day_start_equity=self.day_start_equity,
+            day_realized_pnl=self.day_realized,
+            unrealized_pnl=balance.unrealized_pnl,
+            limits=self._limits,
+        )
+        if rejection is not None:
+            return rejection.code.value
+        cost = candidate.cost_r(float(entry), q.ask - q.bid, float(self._taker_fee))
+        if cost > self._params.max_cost_r:
+            return "cost_too_high"
+        filters = self._filters.get(candidate.symbol)
+        if filters is None:
+            return "no_filters"
+        sized = size_entry(
+            equity=balance.equity,
+            available=balance.available * MARGIN_HEADROOM,
+            entry=entry,
+            stop=entry - candidate.direction.sign * Decimal(repr(candidate.stop_distance)),
+            filters=filters,
+            limits=self._limits,
+            taker_fee=self._taker_fee,
+        )
+        return sized if isinstance(sized, Sizing) else sized.code.value
+
+    # -- outcomes and learning -------------------------------------------------------------
+
+    def _on_closed(self, p: Position) -> None:
+        if p.closed_ms // DAY_MS == self._day:
+            self.day_realized += p.net_pnl
+        decision = self._taken.pop(p.id, None)
+        if decision is None:
+            return
+        risk = p.qty * Decimal(repr(decision.candidate.stop_distance))
+        outcome = Outcome(
+            ref=p.id,
+            virtual=False,
+            r_multiple=float(p.net_pnl / risk),
+            exit_reason=p.exit_reason,
+            close_ms=p.closed_ms,
+            hold_ms=p.closed_ms - p.opened_ms,
+            fees_r=float(p.fees / risk),
+        )
+        record = outcome_record(decision, outcome)
+        self._store.add_samples([record])
+        self._on_outcome(record)
+
+    def _on_outcome(self, record: Mapping[str, Any]) -> None:
+        self._samples.extend(labelled([record]))
+        self._new_samples += 1
+
+    def _maybe_retrain(self, now_ms: int) -> None:
+        cfg = self._learner
+        if cfg.policy != "model" or self._training is not None:
+            return
+        by_count = cfg.retrain_every > 0 and self._new_samples >= cfg.retrain_every
+        by_time = now_ms >= self._next_retrain_ms
+        if by_time:
+            periods = (now_ms - self._next_retrain_ms) // self._retrain_period_ms + 1
+            self._next_retrain_ms += periods * self._retrain_period_ms
+        if not (by_count or by_time) or len(self._samples) < cfg.min_samples:
+            return
+        self._new_samples = 0
+        samples = list(self._samples)
+        self._training = self._clock.spawn(self._train(samples, now_ms), name="train")
+
+    async def _train(self, samples: list[LabelledSample], now_ms: int) -> None:
+        cfg = self._learner
+        try:
+            result: TrainResult = await asyncio.to_thread(
+                train, samples, now_ms, cfg.min_expected_r, cfg.validation_folds
+            )
+            card = self.registry.register(result)
+            log.info(
+                "model %d trained on %d outcomes: validation R %.1f (rules %.1f), %s",
+                card.version,
+                card.n_samples,
+                result.validation.model_sum_r,
+                result.validation.rules_sum_r,
+                "live" if card.live else "rules decide",
+            )
+        except Exception:
+            log.exception("training failed; the current decision rule stays")
+        finally:
+            self._training = None
+

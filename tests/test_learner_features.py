@@ -1,0 +1,92 @@
+"""The feature vector: every feature documented in the one table, and computed as it says."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+import slt.learner.features as features_module
+from slt.domain.indicators import Snapshot
+from slt.domain.strategy import Candidate
+from slt.domain.values import Direction, Quote
+from slt.learner.features import FEATURE_NAMES, feature_vector
+
+NAN = float("nan")
+NOON_SATURDAY = 1_764_979_200_000 + 12 * 3_600_000  # 2025-12-06 is a Saturday
+
+
+def documented() -> set[str]:
+    names: set[str] = set()
+    for cell in re.findall(r"^\| (`[^|]*`)", features_module.__doc__ or "", re.MULTILINE):
+        for name in re.findall(r"`([^`]+)`", cell):
+            braces = re.fullmatch(r"\{([^}]*)\}_(\w+)", name)
+            if braces:
+                names.update(f"{role}_{braces.group(2)}" for role in braces.group(1).split(","))
+            else:
+                names.add(name)
+    return names
+
+
+def test_every_feature_is_documented_in_the_table_and_nothing_else() -> None:
+    assert documented() == set(FEATURE_NAMES)
+    assert len(FEATURE_NAMES) == len(set(FEATURE_NAMES))
+
+
+def snap(close: float = 100.0, **kw: float) -> Snapshot:
+    values = dict(
+        open_ms=0, close=close, ema_fast=101.0, ema_slow=99.0, atr=2.0, atr_slow=1.0, rsi=60.0,
+        macd_hist=0.5, bb_width=0.04, adx=30.0, plus_di=25.0, minus_di=15.0, volume_ratio=1.5,
+        volume_mean=40.0, range_high=104.0, range_low=96.0, bars=500,
+    )
+    values.update(kw)
+    return Snapshot(**values)  # type: ignore[arg-type]
+
+
+def candidate(direction: Direction, trigger: str = "breakout") -> Candidate:
+    return Candidate("BTCUSDT", direction, 0, 100.0, 5.0, 2.0, 4.0, trigger=trigger)
+
+
+def vector(direction: Direction, snaps: tuple, trigger: str = "breakout") -> dict[str, float]:
+    quote = Quote("BTCUSDT", NOON_SATURDAY, 99.95, 3.0, 100.05, 5.0)
+    values = feature_vector(candidate(direction, trigger), snaps, quote, 0.0005, NOON_SATURDAY)
+    return dict(zip(FEATURE_NAMES, values, strict=True))
+
+
+def test_features_are_computed_as_documented() -> None:
+    f = vector(Direction.LONG, (snap(), snap(), snap(close=102.0)))
+    assert f["tf_trend"] == pytest.approx(1.0)  # (101 - 99) / 2
+    assert f["tf_rsi"] == pytest.approx(10.0)
+    assert f["tf_macd"] == pytest.approx(0.25)
+    assert f["tf_di"] == pytest.approx(10.0)
+    assert f["tf_range_pos"] == pytest.approx(0.5)
+    assert f["htf_range_pos"] == pytest.approx(0.75)
+    assert f["atr_pct"] == pytest.approx(0.02)
+    assert f["vol_regime"] == pytest.approx(2.0)
+    assert f["htf_regime"] == pytest.approx(1.5)  # (102 - 99) / 2
+    assert f["spread_bps"] == pytest.approx(10.0)
+    assert f["spread_r"] == pytest.approx(0.02)
+    assert f["cost_r"] == pytest.approx((2 * 0.0005 * 100.05 + 0.1) / 5.0)
+    assert f["depth_ratio"] == pytest.approx(4.0 / 40.0)
+    assert f["hour_sin"] == pytest.approx(0.0, abs=1e-12) and f["hour_cos"] == pytest.approx(-1)
+    assert f["weekend"] == 1.0 and f["is_long"] == 1.0 and f["breakout"] == 1.0
+
+
+def test_directional_features_flip_with_the_side_and_the_rest_do_not() -> None:
+    snaps = (snap(), snap(), snap(close=102.0))
+    long, short = vector(Direction.LONG, snaps), vector(Direction.SHORT, snaps, "cross")
+    for role in ("ltf", "tf", "htf"):
+        for name in ("trend", "rsi", "macd", "di"):
+            assert short[f"{role}_{name}"] == pytest.approx(-long[f"{role}_{name}"])
+        assert short[f"{role}_range_pos"] == pytest.approx(1 - long[f"{role}_range_pos"])
+        for name in ("bb_width", "adx", "volume"):
+            assert short[f"{role}_{name}"] == long[f"{role}_{name}"]
+    assert short["is_long"] == 0.0 and short["breakout"] == 0.0
+
+
+def test_missing_intervals_and_warming_indicators_are_nan() -> None:
+    f = vector(Direction.LONG, (None, snap(ema_slow=NAN), None))
+    assert all(math.isnan(f[f"ltf_{n}"]) for n in ("trend", "rsi", "adx"))
+    assert math.isnan(f["tf_trend"]) and math.isnan(f["htf_regime"])
+    assert f["tf_rsi"] == pytest.approx(10.0)

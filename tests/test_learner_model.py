@@ -1,0 +1,96 @@
+"""Training, walk-forward validation, the go-live test and the model registry."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from slt.learner.features import FEATURE_NAMES
+from slt.learner.registry import ModelRegistry
+from slt.learner.samples import LabelledSample
+from slt.learner.training import train
+
+HOUR = 3_600_000
+WIDTH = len(FEATURE_NAMES)
+
+
+def samples(n: int, edge: bool, seed: int = 7, start: int = 0) -> list[LabelledSample]:
+    """A trade every hour, closing 3 hours later; with `edge`, feature 0 tells winners apart."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        x = [rng.uniform(-1, 1) for _ in range(WIDTH)]
+        p_win = (0.7 if x[0] > 0 else 0.15) if edge else 0.3
+        r = 2.0 if rng.random() < p_win else -1.0
+        t = start + i * HOUR
+        rows.append(LabelledSample(t, t + 3 * HOUR, tuple(x), r))
+    return rows
+
+
+def test_a_model_with_an_edge_beats_the_rule_in_walk_forward_validation() -> None:
+    result = train(samples(600, edge=True), trained_at_ms=10**12, threshold=0.0, folds=3)
+    v = result.validation
+    assert len(v.folds) == 3 and v.beats_rules
+    assert v.model_mean_r > v.rules_mean_r + 2 * v.model_mean_se
+    assert all(f.rank_corr > 0.2 for f in v.folds)
+    low, high = result.model.expected_r([[-0.8] + [0.0] * (WIDTH - 1), [0.8] + [0.0] * (WIDTH - 1)])
+    assert high > 0 > low
+
+
+def test_a_model_fitted_on_noise_does_not_go_live() -> None:
+    result = train(samples(600, edge=False), trained_at_ms=10**12, threshold=0.0, folds=3)
+    assert not result.validation.beats_rules
+
+
+def test_only_outcomes_closed_before_the_training_time_are_used() -> None:
+    data = samples(400, edge=True)
+    cutoff = data[300].close_ms
+    # Outcomes after the cutoff are reversed: a leak would show in the model.
+    leaked = data[:301] + [
+        LabelledSample(s.decision_ms, s.close_ms, s.features, -s.r_multiple) for s in data[301:]
+    ]
+    result = train(leaked, trained_at_ms=cutoff, threshold=0.0, folds=3)
+    honest = train(data[:301], trained_at_ms=cutoff, threshold=0.0, folds=3)
+    assert result.n_samples == 301 and result.window_end_ms == cutoff
+    probe = [s.features for s in data[:50]]
+    assert result.model.expected_r(probe) == honest.model.expected_r(probe)
+    for fold in result.validation.folds:
+        # Each validation fit saw only outcomes closed before its block's first decision.
+        assert fold.n_train == sum(1 for s in data[:301] if s.close_ms <= fold.first_decision_ms)
+
+
+def test_training_is_deterministic() -> None:
+    data = samples(500, edge=True)
+    a = train(data, 10**12, 0.0, 3)
+    b = train(data, 10**12, 0.0, 3)
+    probe = [s.features for s in data[:100]]
+    assert a.model.expected_r(probe) == b.model.expected_r(probe)
+    assert a.validation == b.validation
+
+
+def test_training_without_a_closed_outcome_is_refused() -> None:
+    with pytest.raises(ValueError):
+        train(samples(10, edge=True, start=10**9), trained_at_ms=0, threshold=0.0, folds=3)
+
+
+def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_path: Path) -> None:
+    directory = tmp_path / "models"
+    registry = ModelRegistry(directory)
+    assert registry.latest is None and registry.live is None
+    good = registry.register(train(samples(600, edge=True), 10**12, 0.0, 3))
+    assert good.version == 1 and good.live and registry.live is not None
+    assert good.validation["beats_rules"] and good.n_samples == 600
+    assert (directory / "model-0001.pkl").is_file() and (directory / "model-0001.json").is_file()
+
+    reloaded = ModelRegistry(directory)
+    assert reloaded.live_version == 1 and reloaded.cards == registry.cards
+    probe = [s.features for s in samples(20, edge=True, seed=3)]
+    assert reloaded.live.expected_r(probe) == registry.live.expected_r(probe)
+
+    noise = registry.register(train(samples(600, edge=False), 10**12, 0.0, 3))
+    assert noise.version == 2 and not noise.live
+    assert registry.live is None and registry.latest is not None  # the rules decide again
+    again = ModelRegistry(directory)
+    assert again.live is None and again.latest[0] == 2 and len(again.cards) == 2

@@ -1,0 +1,89 @@
+"""The decision: rules at cold start, the live model's gate once there is one, seeded exploration.
+
+Runs `slt simulate`'s code on a slice of the bundled data, with a model registry prepared in
+the output folder as a restarted bot would find it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from slt.config import load_settings
+from slt.learner.config import LearnerConfig, with_learner
+from slt.learner.features import FEATURE_NAMES
+from slt.learner.model import OutcomeModel
+from slt.learner.registry import ModelRegistry
+from slt.learner.samples import ENTRY, VIRTUAL_OPEN
+from slt.learner.training import FoldMetrics, TrainResult, Validation
+from slt.simulator.run import bundled_sources, simulate
+
+START = 1_764_547_200_000  # 2025-12-01
+END = START + 4 * 86_400_000
+LONG = FEATURE_NAMES.index("is_long")
+
+
+class LongsOnly(OutcomeModel):
+    """Expects +1R from every long and -1R from every short."""
+
+    def __init__(self) -> None:
+        self.feature_names = FEATURE_NAMES
+
+    def expected_r(self, rows: Any) -> list[float]:
+        return [1.0 if row[LONG] == 1.0 else -1.0 for row in rows]
+
+
+def passing() -> Validation:
+    fold = FoldMetrics(0, 1, 200, 100, -10.0, 50, 30, 20.0, 50.0, 0.5)
+    return Validation((fold,), 0.0)
+
+
+def run(out: Path, explore_rate: float, with_model: bool) -> list[tuple[str, dict[str, Any]]]:
+    if with_model:
+        registry = ModelRegistry(out / "models")
+        registry.register(TrainResult(LongsOnly(), passing(), START, 100, 0, START))
+    learner = LearnerConfig(explore_rate=explore_rate, retrain_every=0)
+    settings = with_learner(load_settings(), learner)
+    asyncio.run(simulate(settings, bundled_sources(), out, start_ms=START, end_ms=END, seed=5))
+    db = sqlite3.connect(out / "state.db")
+    records = [orjson.loads(row[0]) for row in db.execute("select data from samples")]
+    db.close()
+    return [
+        (r["type"], {**r["decision"], "not_taken": r.get("not_taken", "")})
+        for r in records
+        if r["type"] in (ENTRY, VIRTUAL_OPEN)
+    ]
+
+
+def test_cold_start_the_rules_decide(tmp_path: Path) -> None:
+    decisions = run(tmp_path, explore_rate=0.0, with_model=False)
+    assert decisions
+    assert {d["taken_by"] for _, d in decisions} == {"rules"}
+    assert all(d["score"] is None and d["model_version"] is None for _, d in decisions)
+    assert any(kind == ENTRY for kind, _ in decisions)
+
+
+def test_a_live_model_gates_the_candidates_it_expects_to_lose(tmp_path: Path) -> None:
+    decisions = run(tmp_path, explore_rate=0.0, with_model=True)
+    shorts = [(k, d) for k, d in decisions if d["direction"] == "SHORT"]
+    longs = [(k, d) for k, d in decisions if d["direction"] == "LONG"]
+    assert shorts and longs
+    assert all(k == VIRTUAL_OPEN and d["not_taken"] == "below_threshold" for k, d in shorts)
+    assert all(d["score"] == -1.0 and d["taken_by"] == "" for _, d in shorts)
+    assert all(d["taken_by"] == "model" and d["model_version"] == 1 for _, d in longs)
+    assert any(k == ENTRY for k, _ in longs)
+
+
+def test_exploration_takes_turned_down_candidates_by_a_seeded_draw(tmp_path: Path) -> None:
+    decisions = run(tmp_path / "a", explore_rate=1.0, with_model=True)
+    shorts = [d for _, d in decisions if d["direction"] == "SHORT"]
+    assert shorts and all(d["taken_by"] == "explore" for d in shorts)
+    assert all(d["not_taken"] != "below_threshold" for d in shorts)
+    half = run(tmp_path / "b", explore_rate=0.5, with_model=True)
+    again = run(tmp_path / "c", explore_rate=0.5, with_model=True)
+    assert half == again
+    assert {d["taken_by"] for _, d in half if d["direction"] == "SHORT"} == {"", "explore"}
