@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from slt.adapters.binance import BinanceGateway, BinanceHttpClient, RestConfig
+from slt.adapters.binance import BinanceGateway, BinanceHistory, BinanceHttpClient, RestConfig
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
@@ -44,6 +44,7 @@ from slt.notify import (
     TradeOpened,
     notifiers_from_env,
 )
+from slt.ports.order_gateway import GatewayError
 from slt.position_controller.recovery import recover
 from slt.status import ComponentsSource, StatusServer, announce, resolve_token
 
@@ -100,13 +101,15 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
             binance=binance,
             rng=rng,
         )
-        return await _session(container, binance, symbols, options, stop)
+        history = BinanceHistory(http)
+        return await _session(container, binance, history, symbols, options, stop)
 
 
-async def _session(
+async def _session(  # type: ignore[no-untyped-def]
     container,
     binance: BinanceGateway,
-    symbols: list[str],  # type: ignore[no-untyped-def]
+    history: BinanceHistory,
+    symbols: list[str],
     options: LiveOptions,
     stop: asyncio.Event,
 ) -> int:
@@ -164,6 +167,7 @@ async def _session(
             rng=container.rng(),
         )
         await user.start()
+    await _warm_up(container, history, symbols, settings)
     await container.reporter().catch_up(clock.now_ms())  # days missed while down
     scheduler.start()
     status = clock.spawn(_status_loop(container, symbols, options, stop), name="status")
@@ -186,6 +190,30 @@ async def _session(
         store.close()
         container.report_store().close()
     return 0
+
+
+WARM_UP_BARS = 300  # enough for the slowest indicator (EMA 50, ADX) on every interval
+
+
+async def _warm_up(
+    container,
+    history: BinanceHistory,
+    symbols: list[str],  # type: ignore[no-untyped-def]
+    settings: Settings,
+) -> None:
+    """Closed bars from REST for every symbol and interval, so the strategy starts with its
+    indicators ready instead of hours later. Live quotes build the bars from then on."""
+    data = container.bars()
+    learner = settings.learner
+    for interval in sorted({learner.lower_interval, settings.interval, learner.higher_interval}):
+        for symbol in symbols:
+            try:
+                bars = await history.klines(symbol, interval, WARM_UP_BARS)
+            except GatewayError as exc:
+                log.warning("no history for %s %s: %s", symbol, interval, exc)
+                continue
+            for bar in bars:
+                data.on_kline(symbol, interval, bar, True)
 
 
 async def _working_orders(exchange: object, real: bool) -> list[WorkingOrder]:

@@ -149,6 +149,10 @@ class SelfLearningTrader:
                 signals = self._signals[symbol] = TrendSignals(symbol, self._params)
             higher = self._data.snapshot(symbol, self._htf)
             candidate = signals.on_bar(snapshot, higher, bar.open_ms + interval_ms)
+            if candidate is not None and now_ms - candidate.ts_ms > interval_ms:
+                # A bar from history (warm-up backfill, or a gap just filled): it updates the
+                # indicators, but the moment to act on it has passed.
+                candidate = None
             q = self._latest(symbol)
             if q is None:
                 continue  # no current price: nothing to enter at, nothing to follow
