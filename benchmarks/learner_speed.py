@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from slt.config import Settings
-from slt.container import build_container
+from slt.container import build_container, listen_to_quotes
 from slt.domain.filters import inferred_filters
 from slt.domain.indicators import IndicatorParams, IndicatorSet
 from slt.domain.values import Bar, Quote
@@ -90,10 +90,8 @@ async def cycle_cpu_ms(n_symbols: int, days: int) -> tuple[list[float], list[flo
         passing = Validation((FoldMetrics(0, 1, 100, 100, -10.0, 50, 30, 20.0, 50.0, 0.5),), 0.0)
         ModelRegistry(out / "models").register(TrainResult(model, passing, START, 2000, 0, START))
         container = build_container(Settings(), filters, START, out)
-        clock, exchange, feed = container.clock(), container.exchange(), container.feed()
-        bars, controller, trader = container.bars(), container.controller(), container.trader()
-        feed.add_listener(bars.on_quote)
-        feed.add_listener(controller.on_quote)
+        clock, feed, trader = container.clock(), container.feed(), container.trader()
+        listen_to_quotes(container)
         await feed.subscribe(filters)
         hourly: list[float] = []
         other: list[float] = []
@@ -108,7 +106,7 @@ async def cycle_cpu_ms(n_symbols: int, days: int) -> tuple[list[float], list[flo
         scheduler = container.scheduler()
         scheduler.start()
         await clock.settle()
-        await replay(quotes(symbols, days, 7), clock, exchange.on_quote, feed.publish)
+        await replay(quotes(symbols, days, 7), clock, feed.publish)
         await run_until(clock, START + days * 24 * HOUR)
         await scheduler.stop()
         container.store().close()

@@ -88,6 +88,7 @@ class Rig:
             self.filters,
             ExitSettings(max_hold_ms=0),
         )
+        self.feed.add_listener(self.exchange.on_quote)
         self.feed.add_listener(self.bars.on_quote)
         self.feed.add_listener(self.controller.on_quote)
         self.per_symbol = positions // symbols
@@ -96,7 +97,6 @@ class Rig:
         self.controller.add_closed_listener(self._reopen)
 
     def publish(self, q: Quote) -> None:
-        self.exchange.on_quote(q)
         self.feed.publish(q)
 
     stop_pct = 2.0
@@ -135,7 +135,7 @@ async def throughput(
     open_before = len(rig.controller.positions)
     stream = open_replay([DataSource(path, None)])
     began = time.perf_counter()
-    n = await replay(stream, rig.clock, rig.exchange.on_quote, rig.feed.publish)
+    n = await replay(stream, rig.clock, rig.feed.publish)
     elapsed = time.perf_counter() - began
     assert len(rig.controller.positions) == open_before
     return n, elapsed, rig.reopened, len(rig.controller.positions)
@@ -145,7 +145,7 @@ async def pipeline_only(path: Path, symbols: int) -> tuple[int, float]:
     quotes = list(open_replay([DataSource(path, None)]))
     rig = Rig(symbols, 0)
     began = time.perf_counter()
-    n = await replay(quotes, rig.clock, rig.exchange.on_quote, rig.feed.publish)
+    n = await replay(quotes, rig.clock, rig.feed.publish)
     return n, time.perf_counter() - began
 
 

@@ -187,6 +187,17 @@ class Container(containers.DeclarativeContainer):
     scheduler = providers.Singleton(UnifiedScheduler, clock, jobs)
 
 
+def listen_to_quotes(container: Container) -> None:
+    """Wire the quote path: feed -> simulated exchange (when there is one) -> candles ->
+    PositionController. The order matters: the simulated exchange sees each quote before the
+    bot reacts to it, so an order sent in reaction fills at that quote."""
+    feed = container.feed()
+    if container.settings().mode != "live":
+        feed.add_listener(container.exchange().on_quote)
+    feed.add_listener(container.bars().on_quote)
+    feed.add_listener(container.controller().on_quote)
+
+
 def build_container(
     settings: Settings,
     filters: dict[str, SymbolFilters],

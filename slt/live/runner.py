@@ -29,7 +29,7 @@ from slt.adapters.binance import BinanceGateway, BinanceHistory, BinanceHttpClie
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
-from slt.container import build_container
+from slt.container import build_container, listen_to_quotes
 from slt.credentials import Credentials
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
@@ -119,14 +119,10 @@ async def _session(  # type: ignore[no-untyped-def]
     exchange = container.exchange()
     gateway = container.gateway()
     feed = container.feed()
-    bars = container.bars()
     controller = container.controller()
     container.trader()
     scheduler = container.scheduler()
-    if not options.real_orders:
-        feed.add_listener(exchange.on_quote)  # the paper exchange fills at the live quotes
-    feed.add_listener(bars.on_quote)
-    feed.add_listener(controller.on_quote)
+    listen_to_quotes(container)
 
     notifications = Notifications.for_notifiers(notifiers_from_env(), clock)
     notifications.start()

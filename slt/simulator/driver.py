@@ -1,6 +1,6 @@
 """The discrete-event loop of a simulation.
 
-Quotes are pushed synchronously through exchange -> feed -> listeners (quote cache, bars,
+Quotes are pushed synchronously through the feed to its listeners (simulated exchange, bars,
 PositionController): no task switch per quote. Tasks (scheduler loops, order sending) run only
 when a timer is due or a listener spawned work, and time advances only once they are idle.
 """
@@ -26,16 +26,14 @@ async def run_until(clock: SimulatedClock, end_ms: int) -> None:
 async def replay(
     quotes: Iterable[Quote],
     clock: SimulatedClock,
-    exchange_on_quote: QuoteSink,
     publish: QuoteSink,
     progress: Callable[[int], object] | None = None,
     progress_every: int = 50_000,
 ) -> int:
     """Drive every quote through the system; return how many were replayed.
 
-    Timers due at a quote's timestamp fire before the quote, the exchange sees each quote
-    before the bot does (so an order sent in reaction fills at that quote), and work spawned
-    by a listener runs before the next quote.
+    Timers due at a quote's timestamp fire before the quote, and work spawned by a listener
+    (an exit order, say) runs before the next quote.
     """
     n = 0
     next_due = clock.next_due_ms
@@ -46,7 +44,6 @@ async def replay(
             await run_until(clock, ts)
             next_due = clock.next_due_ms
         advance(ts)
-        exchange_on_quote(q)
         publish(q)
         if clock.awake:
             await clock.settle()

@@ -17,7 +17,7 @@ import orjson
 
 from slt.adapters.replay import DataSource, inspect_sources, open_replay
 from slt.config import Settings
-from slt.container import build_container
+from slt.container import build_container, listen_to_quotes
 from slt.domain.exits import ExitReason
 from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferred_filters
 from slt.domain.values import DAY_MS
@@ -175,14 +175,12 @@ async def simulate(
     clock = container.clock()
     exchange = container.exchange()
     feed = container.feed()
-    bars = container.bars()
     controller = container.controller()
     trader = container.trader()
     scheduler = container.scheduler()
     store = container.store()
     reporter = container.reporter()
-    feed.add_listener(bars.on_quote)
-    feed.add_listener(controller.on_quote)
+    listen_to_quotes(container)
     await feed.subscribe(filters)
 
     stream = open_replay(
@@ -195,7 +193,7 @@ async def simulate(
     scheduler.start()
     await clock.settle()
     began = time.perf_counter()
-    n = await replay(stream, clock, exchange.on_quote, feed.publish, progress)
+    n = await replay(stream, clock, feed.publish, progress)
     elapsed = time.perf_counter() - began
     # Without --end the run ends just after the last quote.
     end = end_ms if end_ms is not None else max(clock.now_ms() + 1, start + 1)

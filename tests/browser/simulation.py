@@ -11,7 +11,7 @@ from typing import Any
 
 from slt.adapters.replay import inspect_sources, open_replay
 from slt.config import load_settings
-from slt.container import build_container
+from slt.container import build_container, listen_to_quotes
 from slt.domain.breaker import FailureKind
 from slt.domain.values import Quote
 from slt.reporter import ReportStore
@@ -43,15 +43,12 @@ async def _run(out_dir: Path, wanted: int) -> Paused:
     out_dir.mkdir(parents=True, exist_ok=True)
     container = build_container(settings, filters, START_MS, out_dir)
     clock = container.clock()
-    exchange = container.exchange()
     feed = container.feed()
-    bars = container.bars()
     controller = container.controller()
     container.trader()
     scheduler = container.scheduler()
     store = container.store()
-    feed.add_listener(bars.on_quote)
-    feed.add_listener(controller.on_quote)
+    listen_to_quotes(container)
     await feed.subscribe(filters)
     stream = open_replay(
         list(sources),
@@ -69,7 +66,7 @@ async def _run(out_dir: Path, wanted: int) -> Paused:
 
     scheduler.start()
     await clock.settle()
-    await replay(until_open(stream), clock, exchange.on_quote, feed.publish)
+    await replay(until_open(stream), clock, feed.publish)
     await scheduler.stop()
     # Three server errors take the breaker to WARNING, as a flaky connection would.
     breaker = container.breaker()
