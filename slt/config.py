@@ -126,7 +126,7 @@ def load_settings(
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
     from_env = {key: env[name] for name, key in ENV_OVERRIDES.items() if env and env.get(name)}
     for dotted, value in {**from_env, **(overrides or {})}.items():
@@ -200,6 +200,6 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
             if not isinstance(value, str):
                 raise ValueError
             return value
-    except (ValueError, TypeError, InvalidOperation):
+    except (ValueError, TypeError, InvalidOperation, OverflowError):
         raise ConfigError(f"{key}: {value!r} is not a valid {kind.__name__}") from None
     raise ConfigError(f"{key}: unsupported setting type {kind}")

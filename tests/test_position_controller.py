@@ -8,12 +8,13 @@ import pytest
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
+from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderStatus
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
-from slt.ports.order_gateway import OrderOutcomeUnknown, OrderRejected
+from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
 from slt.position_controller import EntriesHalted, ExitSettings, PositionController
 
 from factories import quote
@@ -221,5 +222,27 @@ def test_listeners_hear_the_opening_and_the_protection_and_the_stop_ends_final()
         assert p.status == "closed"
         [stop] = [o for o in rig.store.orders(p.id) if o["purpose"] == "stop"]
         assert stop["status"] in (OrderStatus.CANCELED, OrderStatus.EXPIRED)
+
+    run(main())
+
+
+def test_an_exit_whose_query_failed_too_is_resolved_by_the_periodic_retry() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fail_next(OrderOutcomeUnknown("timeout"))
+        real_query = rig.exchange.query
+
+        async def down(symbol: str, client_id: str):  # type: ignore[no-untyped-def]
+            raise ExchangeDown(FailureKind.NETWORK, "connection reset")
+
+        rig.exchange.query = down  # type: ignore[method-assign]
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "exit_in_flight"  # the order may have gone: nothing resent
+        rig.exchange.query = real_query  # type: ignore[method-assign]
+        await rig.controller.resolve_stuck(rig.clock.now_ms())
+        assert p.status == "open"  # it never reached the exchange: armed again
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closed"
 
     run(main())

@@ -95,6 +95,11 @@ def filters_from_exchange_info(payload: dict) -> dict[str, SymbolFilters]:
             raise ValueError(f"exchangeInfo: {sym.get('symbol')} lacks filter {missing}") from None
         market = by_type.get("MARKET_LOT_SIZE", {})
         notional = by_type.get("MIN_NOTIONAL", {})
+        for block in (price, lot, market, notional):
+            for key, value in block.items():
+                numeric = key != "filterType" and isinstance(value, str)
+                if numeric and not Decimal(value).is_finite():
+                    raise ValueError(f"exchangeInfo: {sym['symbol']} {key} is {value!r}")
         result[sym["symbol"]] = SymbolFilters(
             symbol=sym["symbol"],
             tick_size=Decimal(price["tickSize"]).normalize(),

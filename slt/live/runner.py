@@ -169,6 +169,7 @@ async def _session(  # type: ignore[no-untyped-def]
     status = clock.spawn(_status_loop(container, symbols, options, stop), name="status")
     watch = FeedWatch(lambda: symbols, feed.latest, notifications.publish)
     feed_watch = clock.spawn(_every(clock, 5_000, watch.check, stop), name="feed-watch")
+    resolver = clock.spawn(_every(clock, 10_000, controller.resolve_stuck, stop), name="resolve")
     server = await _status_server(container, settings, symbols, notifications)
     try:
         await stop.wait()
@@ -176,6 +177,7 @@ async def _session(  # type: ignore[no-untyped-def]
         controller.halt_entries("shutdown")
         status.cancel()
         feed_watch.cancel()
+        resolver.cancel()
         if server is not None:
             await server.stop()
         await scheduler.stop()

@@ -397,6 +397,12 @@ class PositionController:
             p.machine.exit_unknown()
         await self._resolve(p, last["purpose"], request)
 
+    async def resolve_stuck(self, now_ms: int) -> None:
+        """Retry the resolution of orders whose outcome is still unknown (their first query
+        failed too): run periodically, so no position waits for a reconnect to get its exit."""
+        for p in [p for p in self.positions.values() if p.status.endswith("_in_flight")]:
+            await self.resolve_in_flight(p)
+
     def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
         """The exchange is flat although the store had the position open: close it here.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from slt.domain.filters import SymbolFilters, filters_from_exchange_info
 from slt.domain.orders import OrderState, OrderStatus
-from slt.domain.values import Balance, Bar, ExchangePosition, Quote
+from slt.domain.values import Balance, Bar, ExchangePosition, Quote, is_sane_quote
 
 ZERO = Decimal(0)
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -491,7 +491,7 @@ class BookTicker:
     def parse(cls, payload: Any) -> BookTicker:
         kind = "bookTicker"
         d = _obj(payload, kind)
-        return cls(
+        ticker = cls(
             symbol=_str(d, "symbol", kind),
             bidPrice=_dec(d, "bidPrice", kind),
             bidQty=_dec(d, "bidQty", kind),
@@ -499,6 +499,12 @@ class BookTicker:
             askQty=_dec(d, "askQty", kind),
             time=_int(d, "time", kind) if d.get("time") is not None else None,
         )
+        # This is the REST fallback price of the exit path: it must meet the same bar as a
+        # streamed quote (positive, finite as floats, not crossed).
+        bid, ask = float(ticker.bidPrice), float(ticker.askPrice)
+        if not is_sane_quote(bid, ask, float(ticker.bidQty), float(ticker.askQty)):
+            raise SchemaError(kind, f"insane book {ticker.bidPrice} / {ticker.askPrice}")
+        return ticker
 
     def to_quote(self, fallback_ts_ms: int) -> Quote:
         return Quote(
@@ -654,7 +660,7 @@ class ExchangeInfo:
         _rows(_field(d, "symbols", kind, _MISSING), kind)
         try:
             filters = filters_from_exchange_info(dict(d))
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise SchemaError(kind, f"bad symbol filters ({type(exc).__name__}: {exc})") from None
         limits = []
         for row in _rows(d.get("rateLimits", []), kind):

@@ -516,6 +516,8 @@ def decode_order_trade_update(d: Json) -> OrderTradeUpdate:
         T=_int(o, "T", 0), t=_int(o, "t", 0), m=_bool(o, "m", False), R=_bool(o, "R", False),
         ps=_str(o, "ps", "BOTH"), rp=_dec(o, "rp", 0), er=_code(o, "er"),
     )
+    if fields.z < 0 or fields.q < 0:
+        raise Malformed(DropKind.NEGATIVE_QTY, "z" if fields.z < 0 else "q")
     if fields.x == "TRADE":
         _check_trade(o, fields)
     return OrderTradeUpdate(E=_int(d, "E"), T=_int(d, "T", 0), o=fields, fs=_opt_str(d, "fs"))
@@ -694,7 +696,7 @@ def _code(d: Json, key: str) -> int:
         return 0
     if type(v) is int:
         return v
-    if type(v) is str and v.isdigit():
+    if type(v) is str and v.isascii() and v.isdigit():
         return int(v)
     raise Malformed(DropKind.WRONG_TYPE, key)
 
