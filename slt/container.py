@@ -16,6 +16,7 @@ by the session that owns the HTTP connection and passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from dependency_injector import containers, providers
@@ -32,9 +33,9 @@ from slt.config import Settings
 from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
-from slt.learner.registry import ModelRegistry
+from slt.learner.registry import ModelCard, ModelRegistry
 from slt.position_controller import ExitSettings, PositionController
-from slt.reporter import DailyReporter, ReportStore
+from slt.reporter import DailyReporter, ModelRecord, ReportStore
 from slt.scheduler import Job, UnifiedScheduler
 from slt.trader import SelfLearningTrader, VirtualBook
 
@@ -68,6 +69,26 @@ def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
         streams=StreamsConfig(base_url=settings.live.ws_url),
         stale_after_ms=_stale_after_ms(settings),
     )
+
+
+def _model_recorder(report_store: ReportStore) -> Callable[[ModelCard], None]:
+    """Each registered model becomes a row the daily report compares live results with."""
+
+    def record(card: ModelCard) -> None:
+        v = card.validation
+        report_store.record_model(
+            ModelRecord(
+                version=str(card.version),
+                activated_ms=card.trained_at_ms,
+                validation_hit_rate=v.get("model_hit_rate"),
+                validation_expectancy_r=v.get("model_mean_r"),
+                validation_samples=v.get("model_taken", 0),
+                training_samples=card.n_samples,
+                live=card.live,
+            )
+        )
+
+    return record
 
 
 class Container(containers.DeclarativeContainer):
@@ -134,6 +155,7 @@ class Container(containers.DeclarativeContainer):
         providers.Callable(lambda s: float(s.exchange.taker_fee), settings),
     )
     seed = providers.Dependency(instance_of=int, default=0)
+    report_store = providers.Singleton(ReportStore, db_path)
     trader = providers.Singleton(
         SelfLearningTrader,
         clock=clock,
@@ -150,11 +172,12 @@ class Container(containers.DeclarativeContainer):
         interval=settings.provided.interval,
         learner=settings.provided.learner,
         registry=providers.Singleton(
-            ModelRegistry, providers.Callable(lambda d: d / "models", out_dir)
+            ModelRegistry,
+            providers.Callable(lambda d: d / "models", out_dir),
+            on_register=providers.Callable(_model_recorder, report_store),
         ),
         seed=seed,
     )
-    report_store = providers.Singleton(ReportStore, db_path)
     reporter = providers.Singleton(
         DailyReporter,
         store,

@@ -95,3 +95,12 @@ def test_quotes_file_with_crossed_quotes_is_replayed_and_counted(run, tmp_path: 
     _, summary = run("q", "--data", str(data))
     assert summary["quotes"] == 600
     assert summary["crossed_skipped"] == 1
+
+
+def test_each_trained_model_is_recorded_for_the_reports(run) -> None:  # type: ignore[no-untyped-def]
+    out, _ = run("a", "--start", "2025-12-01", "--end", "2025-12-21")
+    cards = sorted((out / "models").glob("model-*.json"))
+    assert cards, "20 days of outcomes train at least one model"
+    db = sqlite3.connect(out / "state.db")
+    rows = db.execute("select version, live from model_versions order by version").fetchall()
+    assert [str(v) for v, _ in rows] == [str(i + 1) for i in range(len(cards))]

@@ -13,6 +13,7 @@ Models are pickles: load only a registry this bot wrote.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,13 @@ class ModelCard:
 class ModelRegistry:
     """Model versions, kept in `directory` (None: in memory only, for tests)."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        on_register: Callable[[ModelCard], None] | None = None,
+    ) -> None:
         self._dir = directory
+        self._on_register = on_register
         self.cards: list[ModelCard] = []
         self._models: dict[int, OutcomeModel] = {}
         self.live_version = 0  # 0: none
@@ -75,6 +81,8 @@ class ModelRegistry:
         self.live_version = version if card.live else 0
         if self._dir is not None:
             self._save(card, result.model)
+        if self._on_register is not None:
+            self._on_register(card)
         return card
 
     def _save(self, card: ModelCard, model: OutcomeModel) -> None:
