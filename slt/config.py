@@ -10,6 +10,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -116,26 +117,57 @@ ENV_OVERRIDES = {
 }
 
 
+ENV_PREFIX = "SLT__"  # SLT__RISK__MAX_LEVERAGE=3 sets risk.max_leverage
+
+
 def load_settings(
-    path: Path | None = None,
-    overrides: dict[str, Any] | None = None,
-    env: dict[str, str] | None = None,
+    path: Path | Sequence[Path] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Defaults, then the TOML file, then environment variables, then `overrides`."""
+    """Defaults, then each TOML file in order (later files win key by key), then environment
+    variables, then `overrides`.
+
+    Any setting can come from the environment as `SLT__<SECTION>__<KEY>` (a TOML value, or a
+    plain string), besides the named variables of ENV_OVERRIDES.
+    """
+    paths = [path] if isinstance(path, Path) else list(path or ())
     data: dict[str, Any] = {}
-    if path is not None:
+    for file in paths:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            _merge(data, tomllib.loads(file.read_text(encoding="utf-8")))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-    from_env = {key: env[name] for name, key in ENV_OVERRIDES.items() if env and env.get(name)}
-    for dotted, value in {**from_env, **(overrides or {})}.items():
+            raise ConfigError(f"config file {file}: {exc}") from None
+    env = env or {}
+    layered = {key: env[name] for name, key in ENV_OVERRIDES.items() if env.get(name)}
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            layered[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = _env_value(value)
+    for dotted, value in {**layered, **(overrides or {})}.items():
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{dotted}: {part} is not a table")
         node[leaf] = value
     return _build(Settings, data, "")
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+
+
+def _env_value(text: str) -> Any:
+    """`3`, `0.5`, `true`, `["BTCUSDT"]` as TOML values; anything else as the string itself."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:

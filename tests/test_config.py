@@ -61,3 +61,22 @@ def test_unreadable_or_broken_file_names_the_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match=r"slt\.toml"):
         load_settings(write(tmp_path, "risk = [\n"))
+
+
+def test_later_files_win_key_by_key_and_any_setting_comes_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    first = tmp_path / "a.toml"
+    first.write_text('[risk]\nmax_leverage = 3\nrisk_per_trade = "0.02"\n')
+    second = tmp_path / "b.toml"
+    second.write_text("[risk]\nmax_leverage = 4\n")
+    settings = load_settings(
+        [first, second],
+        env={"SLT__LIVE__SYMBOLS": '["ETHUSDT"]', "SLT__EXITS__EXCHANGE_STOP": "false"},
+    )
+    assert settings.risk.max_leverage == 4
+    assert settings.risk.risk_per_trade == Decimal("0.02")
+    assert settings.live.symbols == ("ETHUSDT",)
+    assert settings.exits.exchange_stop is False
+    with pytest.raises(ConfigError, match=r"risk\.max_leverage"):
+        load_settings(env={"SLT__RISK__MAX_LEVERAGE": "500"})

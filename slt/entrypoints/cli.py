@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 success; 1 runtime error (exchange refused, start-up check "
         "failed); 2 usage or configuration error (the message names the key or file)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log at INFO level (-vv: DEBUG)"
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
     sim = verbs.add_parser(
         "simulate",
@@ -64,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--end", type=_iso_ms, help="moment to stop at, exclusive (ISO)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument("--out", type=Path, default=Path("slt-out"), help="output folder")
-    sim.add_argument("--config", type=Path, help="TOML settings file")
+    sim.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help="TOML settings file; repeat to layer several (later files win)",
+    )
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     live = verbs.add_parser(
@@ -77,7 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--live", dest="real_orders", action="store_true", help="send REAL orders with REAL money"
     )
-    live.add_argument("--config", type=Path, help="TOML settings file")
+    live.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help="TOML settings file; repeat to layer several (later files win)",
+    )
     live.add_argument(
         "--symbols",
         help="comma-separated symbols (default: live.symbols, or the most traded USDT perpetuals)",
@@ -133,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return DELEGATED[argv[0]](argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.verb == "simulate":
@@ -152,7 +166,7 @@ def _live(args: argparse.Namespace) -> int:
     if args.ws_url:
         overrides["live.ws_url"] = args.ws_url
     try:
-        settings = load_settings(args.config, overrides, env=dict(os.environ))
+        settings = load_settings(args.config, overrides, env=os.environ)
         credentials = None
         if args.real_orders or args.key_file:
             credentials = load_credentials(key_file=args.key_file)
@@ -179,7 +193,7 @@ def _live(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, env=os.environ)
         if settings.mode != "simulate":
             raise ConfigError("mode: `slt simulate` runs only in mode 'simulate'")
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()

@@ -18,7 +18,6 @@ import dataclasses
 import os
 import sqlite3
 import sys
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -341,17 +340,7 @@ def run_show_config(argv: Sequence[str], *, env: Mapping[str, str] | None = None
 def merged_settings(paths: Sequence[Path], env: Mapping[str, str]) -> Settings:
     """Defaults, then each file in order, then the environment: `load_settings` for several
     files. Later files override earlier ones key by key."""
-    if len(paths) <= 1:
-        return load_settings(paths[0] if paths else None, env=dict(env))
-    layered: dict[str, Any] = {}
-    for path in paths[1:]:
-        try:
-            layered.update(_dotted(tomllib.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-    # Overrides beat the environment in load_settings; put the environment back on top.
-    layered.update({key: env[name] for name, key in ENV_OVERRIDES.items() if env.get(name)})
-    return load_settings(paths[0], overrides=layered, env=dict(env))
+    return load_settings(paths, env=env)
 
 
 def _dotted(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
