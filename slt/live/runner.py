@@ -88,7 +88,8 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
         unknown = [s for s in symbols if s not in all_filters]
         if unknown:
             raise StartupRefused(f"live.symbols: not tradable on this exchange: {unknown}")
-        filters = {s: all_filters[s] for s in symbols}
+        # Every tradable symbol's filters: the universe may change while the bot runs.
+        filters = dict(all_filters)
         state = Path(live.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         container = build_container(
@@ -170,6 +171,10 @@ async def _session(  # type: ignore[no-untyped-def]
     watch = FeedWatch(lambda: symbols, feed.latest, notifications.publish)
     feed_watch = clock.spawn(_every(clock, 5_000, watch.check, stop), name="feed-watch")
     resolver = clock.spawn(_every(clock, 10_000, controller.resolve_stuck, stop), name="resolve")
+    universe = clock.spawn(
+        _every(clock, DAY_MS, _universe_refresh(container, binance, history, symbols), stop),
+        name="universe",
+    )
     server = await _status_server(container, settings, symbols, notifications)
     try:
         await stop.wait()
@@ -178,6 +183,7 @@ async def _session(  # type: ignore[no-untyped-def]
         status.cancel()
         feed_watch.cancel()
         resolver.cancel()
+        universe.cancel()
         if server is not None:
             await server.stop()
         await scheduler.stop()
@@ -188,6 +194,37 @@ async def _session(  # type: ignore[no-untyped-def]
         store.close()
         container.report_store().close()
     return 0
+
+
+def _universe_refresh(
+    container,
+    binance: BinanceGateway,
+    history: BinanceHistory,  # type: ignore[no-untyped-def]
+    symbols: list[str],
+) -> Callable[[int], Awaitable[None]]:
+    """Once a day, the most traded symbols again (when the configuration names none): new ones
+    are warmed up and subscribed; symbols still holding a position stay until it closes.
+    `symbols` is updated in place, for the status line."""
+    settings: Settings = container.settings()
+    first = [True]
+
+    async def refresh(now_ms: int) -> None:
+        if first[0] or settings.live.symbols:
+            first[0] = False  # the start-up universe is fresh
+            return
+        tradable = container.filters()
+        chosen = most_traded(await binance.ticker_24h(), tradable, settings.live.universe_size)
+        held = {p.symbol for p in container.controller().positions.values()}
+        wanted = sorted(set(chosen) | held)
+        added = [s for s in wanted if s not in symbols]
+        if not added and len(wanted) == len(symbols):
+            return
+        await _warm_up(container, history, added, settings)
+        await container.feed().set_symbols(wanted)
+        log.info("universe: %s", ", ".join(wanted))
+        symbols[:] = wanted
+
+    return refresh
 
 
 WARM_UP_BARS = 300  # enough for the slowest indicator (EMA 50, ADX) on every interval
