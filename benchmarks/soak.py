@@ -80,8 +80,11 @@ async def soak(
         root = Path(tmp)
         (root / "data").mkdir()
         sources = make_data(root / "data", symbols, days, seed)
-        # Each bar becomes 4 quotes; the warm-up is two simulated days (the learner imports
-        # scipy lazily at its first fit: ~35 MiB of module code that is not growth).
+        # Each bar becomes 4 quotes; the warm-up is two simulated days. The learner imports
+        # scikit-learn (and scipy) lazily at its first fit: ~35 MiB of module code that is not
+        # growth, so it is loaded before the run.
+        import sklearn.ensemble  # noqa: F401
+
         warm_quotes = 2 * symbols * (DAY_MS // BAR_MS) * 4
         seen = 0
         samples: dict[str, float] = {}
