@@ -239,10 +239,30 @@ def test_an_exit_whose_query_failed_too_is_resolved_by_the_periodic_retry() -> N
         rig.exchange.query = down  # type: ignore[method-assign]
         await rig.tick(10_300.0, 10_300.1)
         assert p.status == "exit_in_flight"  # the order may have gone: nothing resent
+        await rig.controller.resolve_stuck(rig.clock.now_ms())
+        assert p.status == "exit_in_flight"  # still down: nothing decided, nothing resent
         rig.exchange.query = real_query  # type: ignore[method-assign]
         await rig.controller.resolve_stuck(rig.clock.now_ms())
         assert p.status == "open"  # it never reached the exchange: armed again
         await rig.tick(10_300.0, 10_300.1)
         assert p.status == "closed"
+
+    run(main())
+
+
+def test_a_filled_exit_whose_fills_were_lost_is_settled_from_its_query() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        listeners = rig.exchange._listeners  # type: ignore[attr-defined]
+        saved = list(listeners)
+        listeners.clear()  # the user stream is down: the exit's fill event never arrives
+        rig.exchange.fail_next(OrderOutcomeUnknown("timeout"), after_execution=True)
+        await rig.tick(10_300.0, 10_300.1)
+        listeners.extend(saved)
+        assert p.status == "closed" and p.exit_reason == "take_profit"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("10300.0")
+        assert await rig.exchange.positions() == []
 
     run(main())

@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderType
+from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import Position
 from slt.domain.reconcile import stop_client_id
 from slt.domain.sizing import Sizing
@@ -245,16 +245,23 @@ class PositionController:
     async def _resolve(self, p: Position, purpose: str, order: OrderRequest) -> None:
         """Find out what became of an order whose acknowledgement was lost: never resend blind.
 
-        Fills of a found order arrive through `on_fill`; an order the exchange never received
-        (or that ended unfilled) is treated as refused, which for an exit means a retry.
+        Fills of a found order normally arrive through `on_fill`; a filled order whose fills
+        were lost (a user-stream gap) is settled from the query. An order the exchange never
+        received (or that ended unfilled) is treated as refused, which for an exit means a
+        retry. If the query fails too, the position stays in flight: `resolve_stuck` (run
+        periodically by a live session) and start-up reconciliation ask again.
         """
         try:
             state = await self._gateway.query(order.symbol, order.client_id)
         except GatewayError as exc:
             log.warning("cannot resolve %s yet: %s", order.client_id, exc)
-            return  # stays in flight; start-up reconciliation resolves it
+            return
         if state is not None:
             self._store.update_order(state)
+        in_flight = p.status == f"{purpose}_in_flight"
+        if state is not None and in_flight and state.status is OrderStatus.FILLED:
+            self._settle_from_query(p, purpose, state)
+            return
         if state is None or (state.status.is_final and not state.filled_qty):
             if purpose == "entry" and p.status == "entry_in_flight":
                 p.machine.entry_canceled()
@@ -264,11 +271,34 @@ class PositionController:
                 self._guard(p)
             self._store.save_position(p.to_record())
 
+    def _settle_from_query(self, p: Position, purpose: str, state: OrderState) -> None:
+        """The order filled but its fills never came: take the query's quantity and average
+        price as one fill (fee unknown: zero). Late fill events of that order are ignored."""
+        self._orders.pop(state.client_id, None)
+        if purpose == "entry":
+            qty = state.filled_qty - p.qty
+        else:
+            qty = min(state.filled_qty, p.qty - p.exit_qty)
+        if qty <= 0:
+            return
+        realized = (
+            p.direction.sign * (state.avg_price - p.entry_price) * qty if purpose != "entry"
+            else Decimal(0)
+        )
+        log.warning("%s settled from its query: %s at %s", state.client_id, qty, state.avg_price)
+        side = p.direction.entry_side if purpose == "entry" else p.direction.exit_side
+        fill = Fill(p.symbol, state.client_id, 0, side, qty, state.avg_price, Decimal(0),
+                    realized, self._clock.now_ms(), state.status)
+        self._apply_fill(p, purpose, fill)
+
     def on_fill(self, fill: Fill) -> None:
         entry = self._orders.get(fill.client_id)
         if entry is None or not self._store.add_fill(fill):
             return  # not ours, or a duplicate delivery
         p, purpose = entry
+        self._apply_fill(p, purpose, fill)
+
+    def _apply_fill(self, p: Position, purpose: str, fill: Fill) -> None:
         if purpose == "entry":
             first = p.qty == 0
             p.apply_entry_fill(fill.qty, fill.price, fill.fee, fill.ts_ms)
@@ -398,8 +428,8 @@ class PositionController:
         await self._resolve(p, last["purpose"], request)
 
     async def resolve_stuck(self, now_ms: int) -> None:
-        """Retry the resolution of orders whose outcome is still unknown (their first query
-        failed too): run periodically, so no position waits for a reconnect to get its exit."""
+        """Ask again about orders whose outcome is still unknown because their first query
+        failed too; a live session runs this periodically, so no exit waits for a restart."""
         for p in [p for p in self.positions.values() if p.status.endswith("_in_flight")]:
             await self.resolve_in_flight(p)
 
