@@ -10,7 +10,7 @@ from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
 from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import OrderStatus
+from slt.domain.orders import OrderStatus, OrderType
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
@@ -263,6 +263,26 @@ def test_a_filled_exit_whose_fills_were_lost_is_settled_from_its_query() -> None
         assert p.status == "closed" and p.exit_reason == "take_profit"
         [trade] = rig.store.trades()
         assert trade.exit_price == Decimal("10300.0")
+        assert await rig.exchange.positions() == []
+
+    run(main())
+
+
+def test_a_protective_stop_that_cannot_be_confirmed_leads_to_a_market_close() -> None:
+    async def main() -> None:
+        rig = Rig()
+
+        real_place = rig.exchange.place
+
+        async def refuse_stops(order):  # type: ignore[no-untyped-def]
+            if order.type is OrderType.STOP_MARKET:
+                raise OrderRejected(-4045, "Reach max stop order limit.")
+            return await real_place(order)
+
+        rig.exchange.place = refuse_stops  # type: ignore[method-assign]
+        p = await rig.open()
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_reason == "unprotected"
         assert await rig.exchange.positions() == []
 
     run(main())

@@ -216,8 +216,8 @@ class PositionController:
             return False
         except OrderOutcomeUnknown:
             self._unknown(p, purpose)
-            await self._resolve(p, purpose, order)
-            return False
+            state = await self._resolve(p, purpose, order)
+            return state is not None and not (state.status.is_final and not state.filled_qty)
         except GatewayError as exc:
             self._rejected(p, purpose, order, exc)
             return False
@@ -242,7 +242,9 @@ class PositionController:
             p.machine.exit_unknown()
         self._store.save_position(p.to_record())
 
-    async def _resolve(self, p: Position, purpose: str, order: OrderRequest) -> None:
+    async def _resolve(
+        self, p: Position, purpose: str, order: OrderRequest
+    ) -> OrderState | None:
         """Find out what became of an order whose acknowledgement was lost: never resend blind.
 
         Fills of a found order normally arrive through `on_fill`; a filled order whose fills
@@ -255,13 +257,13 @@ class PositionController:
             state = await self._gateway.query(order.symbol, order.client_id)
         except GatewayError as exc:
             log.warning("cannot resolve %s yet: %s", order.client_id, exc)
-            return
+            return None
         if state is not None:
             self._store.update_order(state)
         in_flight = p.status == f"{purpose}_in_flight"
         if state is not None and in_flight and state.status is OrderStatus.FILLED:
             self._settle_from_query(p, purpose, state)
-            return
+            return state
         if state is None or (state.status.is_final and not state.filled_qty):
             if purpose == "entry" and p.status == "entry_in_flight":
                 p.machine.entry_canceled()
@@ -270,6 +272,7 @@ class PositionController:
                 p.machine.exit_rejected()
                 self._guard(p)
             self._store.save_position(p.to_record())
+        return state
 
     def _settle_from_query(self, p: Position, purpose: str, state: OrderState) -> None:
         """The order filled but its fills never came: take the query's quantity and average
@@ -347,6 +350,11 @@ class PositionController:
         placed = await self._send(p, "stop", order)
         for listener in self._protection_listeners:
             listener(p, placed, f"stop {p.stop}" if placed else "refused: see the log")
+        if not placed and p.status == "open":
+            # A position the exchange does not protect must not depend on this process
+            # staying alive: close it.
+            log.warning("position %s has no confirmed protective stop: closing it", p.id)
+            self.request_exit(p, ExitDecision(ExitReason.UNPROTECTED, float(p.entry_price)))
 
     def _orders_of(self, p: Position) -> list[tuple[str, str]]:
         return [(cid, purpose) for cid, (q, purpose) in self._orders.items() if q is p]
