@@ -156,6 +156,8 @@ class Container(containers.DeclarativeContainer):
     )
     seed = providers.Dependency(instance_of=int, default=0)
     report_store = providers.Singleton(ReportStore, db_path)
+    # Connectivity counters for reports and metrics; a live session provides them.
+    runtime_stats = providers.Object(None)
     trader = providers.Singleton(
         SelfLearningTrader,
         clock=clock,
@@ -189,6 +191,7 @@ class Container(containers.DeclarativeContainer):
             lambda s: ("md",) if s.mode == "simulate" else ("md", "html", "png"), settings
         ),
         report_store=report_store,
+        runtime_stats=runtime_stats,
     )
     jobs = providers.List(
         providers.Factory(

@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from dependency_injector import providers
+
 from slt.adapters.binance import BinanceGateway, BinanceHistory, BinanceHttpClient, RestConfig
+from slt.adapters.binance.common.weights import REQUEST_WEIGHT
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
@@ -46,6 +49,7 @@ from slt.notify import (
 )
 from slt.ports.order_gateway import GatewayError
 from slt.position_controller.recovery import recover
+from slt.reporter import RuntimeStats
 from slt.status import ComponentsSource, StatusServer, announce, resolve_token
 
 log = logging.getLogger(__name__)
@@ -103,6 +107,9 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
             rng=rng,
         )
         history = BinanceHistory(http)
+        container.runtime_stats.override(
+            providers.Object(_runtime_stats(container, http, clock.now_ms()))
+        )
         return await _session(container, binance, history, symbols, options, stop)
 
 
@@ -227,6 +234,22 @@ def _universe_refresh(
     return refresh
 
 
+def _runtime_stats(container, http: BinanceHttpClient, since_ms: int):  # type: ignore[no-untyped-def]
+    """Counters of the session's connections, read when a report or a scrape asks."""
+
+    def read() -> RuntimeStats:
+        feed = container.feed().stats()
+        return RuntimeStats(
+            since_ms=since_ms,
+            ws_reconnects=feed.reconnects,
+            stale_periods=feed.stale_events,
+            messages_dropped=sum(feed.dropped.values()) + feed.stream_overflows,
+            rest_weight_used=http.limiter.spent.get(REQUEST_WEIGHT, 0),
+        )
+
+    return read
+
+
 WARM_UP_BARS = 300  # enough for the slowest indicator (EMA 50, ADX) on every interval
 
 
@@ -339,6 +362,7 @@ async def _status_server(
         latest=feed.latest,
         scheduler=container.scheduler(),
         notifier_stats=notifications.stats,
+        runtime_stats=container.runtime_stats(),
         started_ms=clock.now_ms(),
     )
     token = resolve_token()

@@ -64,6 +64,8 @@ class Limiter:
         self._windows = {name: _Window() for name in self._pools}
         self._offset = server_offset_ms
         self._margin = margin_ms
+        # What this process has spent in each pool since it started (for reports/metrics).
+        self.spent: dict[str, int] = dict.fromkeys(self._pools, 0)
 
     # -- reserving -------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class Limiter:
         for name, cost in costs.items():
             if cost > 0:
                 self._windows[name].used += cost
+                self.spent[name] += cost
         # Every pool, not only those charged: any response may report any pool's count.
         return Reservation({name: self._window(name, now).start_ms for name in self._pools})
 
