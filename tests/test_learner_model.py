@@ -94,3 +94,13 @@ def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_pa
     assert registry.live is None and registry.latest is not None  # the rules decide again
     again = ModelRegistry(directory)
     assert again.live is None and again.latest[0] == 2 and len(again.cards) == 2
+
+
+def test_a_feature_missing_in_every_row_does_not_stop_training() -> None:
+    import math
+
+    from slt.learner.model import fit
+
+    rows = [[float(i % 7), math.nan, float(i % 3)] for i in range(200)]
+    model = fit(rows, [(-1.0 if i % 2 else 1.5) for i in range(200)])
+    assert len(model.expected_r(rows[:5])) == 5

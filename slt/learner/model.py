@@ -78,6 +78,9 @@ def fit(rows: Sequence[Sequence[float]], r_multiples: Sequence[float]) -> Outcom
         random_state=SEED,
     )
     x = np.asarray(rows, dtype=float)
+    # A feature that is missing in every row (an indicator still warming up over the whole
+    # window) makes scikit-learn's binning fail; such a column carries nothing anyway.
+    x[:, np.isnan(x).all(axis=0)] = 0.0
     y = np.clip(np.asarray(r_multiples, dtype=float), *R_CLIP)
     with _one_thread().limit(limits=1, user_api="openmp"):
         estimator.fit(x, y)
