@@ -80,6 +80,8 @@ def test_offset_is_refreshed_only_when_stale() -> None:
         server.samples = [(-200, 0)]
         clock.advance(LOCAL_MS + 60_000)
         await sync.ensure_fresh()
+        assert sync.offset_ms == 500  # the caller does not wait: the refresh runs beside it
+        await clock.settle()
         assert (server.calls, sync.offset_ms) == (6, -200)
 
     asyncio.run(main())
@@ -147,14 +149,23 @@ def test_an_order_write_is_never_retried_but_time_is_resynced() -> None:
         stub = BinanceStub()
         stub.queue("POST", "/fapi/v1/order", SKEW)
         stub.queue("POST", "/fapi/v1/algoOrder", SKEW)
+        async def time_requests(n: int) -> None:
+            # the resync runs in the background: wait for it (bounded), do not assume timing
+            for _ in range(500):
+                if len(stub.requests("GET", "/fapi/v1/time")) >= n:
+                    return
+                await asyncio.sleep(0.01)
+
         async with stub_gateway(stub) as gateway:
             with pytest.raises(ClockSkewRejected):
                 await gateway.place(OrderRequest(
                     "c1", "BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.01")))
+            await time_requests(6)
             with pytest.raises(ClockSkewRejected):
                 await gateway.place(OrderRequest(
                     "c2", "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, Decimal("0.01"),
                     stop_price=Decimal(60000), reduce_only=True))
+            await time_requests(9)
         assert len(stub.requests("POST", "/fapi/v1/order")) == 1
         assert len(stub.requests("POST", "/fapi/v1/algoOrder")) == 1
         assert len(stub.requests("GET", "/fapi/v1/time")) == 3 + 3 + 3

@@ -155,9 +155,11 @@ class BinanceHttpClient:
             return await self._send_once(endpoint, clean)
         except ClockSkewRejected as exc:
             log.warning("%s: %s; re-measuring the server time offset", endpoint, exc.message)
-            await self.time_sync.sync()
             if not endpoint.idempotent:
+                # Not retried, so its caller need not wait for the new offset.
+                self.time_sync.refresh_in_background()
                 raise
+            await self.time_sync.sync()
         return await self._send_once(endpoint, clean)
 
     async def _send_once(self, endpoint: Endpoint, params: dict[str, Param]) -> Any:

@@ -51,9 +51,25 @@ class TimeSync:
         return self._clock.now_ms() + self._offset_ms
 
     async def ensure_fresh(self) -> None:
-        """Sync if never synced or the last sync is older than `refresh_ms`."""
-        if self._synced_at is None or self._clock.now_ms() - self._synced_at >= self._refresh_ms:
+        """Sync before the first signed request; afterwards refresh an old offset in the
+        background. A request (an exit, say) never waits for a refresh: the offset drifts by
+        milliseconds per hour, and the time requests may themselves be held back by the rate
+        limiter for up to a minute."""
+        if self._synced_at is None:
             await self.sync()
+        elif self._clock.now_ms() - self._synced_at >= self._refresh_ms:
+            self.refresh_in_background()
+
+    def refresh_in_background(self) -> None:
+        """Start a sync unless one is running; a failure is logged and retried next time."""
+        if self._running is None:
+            self._clock.spawn(self._quiet_sync(), name="time-sync")
+
+    async def _quiet_sync(self) -> None:
+        try:
+            await self.sync()
+        except Exception as exc:  # a failed refresh keeps the previous offset
+            log.warning("server time refresh failed: %s", exc)
 
     async def sync(self) -> None:
         """Measure the offset now. Concurrent callers share one measurement."""
