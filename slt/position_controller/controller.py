@@ -59,6 +59,9 @@ class ExitSettings:
             raise ValueError("exits.trail_activation_r must not be negative")
 
 
+FILL_WAIT_MS = 5_000
+
+
 class EntriesHalted(GatewayUnavailable):
     """New entries are stopped (start-up mismatch, shutdown, operator); exits go on."""
 
@@ -82,6 +85,8 @@ class PositionController:
         self._orders: dict[str, tuple[Position, str]] = {}
         self._plans: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
         self._closed_listeners: list[ClosedListener] = []
+        # Acknowledged entry/exit orders and when: their fills are expected on the stream.
+        self._acked: dict[str, tuple[int, OrderRequest]] = {}
         self._opened_listeners: list[OpenedListener] = []
         self._protection_listeners: list[ProtectionListener] = []
         self.exits_requested = 0
@@ -222,6 +227,8 @@ class PositionController:
             self._rejected(p, purpose, order, exc)
             return False
         self._store.update_order(state)
+        if purpose != "stop":
+            self._acked[order.client_id] = (self._clock.now_ms(), order)
         return True
 
     def _rejected(self, p: Position, purpose: str, order: OrderRequest, exc: Exception) -> None:
@@ -260,7 +267,8 @@ class PositionController:
             return None
         if state is not None:
             self._store.update_order(state)
-        in_flight = p.status == f"{purpose}_in_flight"
+        waiting = "pending_open" if purpose == "entry" else "closing"
+        in_flight = p.status in (f"{purpose}_in_flight", waiting)
         if state is not None and in_flight and state.status is OrderStatus.FILLED:
             self._settle_from_query(p, purpose, state)
             return state
@@ -437,9 +445,18 @@ class PositionController:
 
     async def resolve_stuck(self, now_ms: int) -> None:
         """Ask again about orders whose outcome is still unknown because their first query
-        failed too; a live session runs this periodically, so no exit waits for a restart."""
-        for p in [p for p in self.positions.values() if p.status.endswith("_in_flight")]:
-            await self.resolve_in_flight(p)
+        failed too, and about acknowledged entries and exits whose fills have not come after
+        FILL_WAIT_MS (a user-stream outage). A live session runs this periodically, so no
+        exit waits for a restart."""
+        for p in list(self.positions.values()):
+            if p.status.endswith("_in_flight"):
+                await self.resolve_in_flight(p)
+            elif p.status in ("pending_open", "closing"):
+                purpose = "entry" if p.status == "pending_open" else "exit"
+                for client_id, (sent_ms, order) in list(self._acked.items()):
+                    mine = self._orders.get(client_id)
+                    if mine == (p, purpose) and now_ms - sent_ms >= FILL_WAIT_MS:
+                        await self._resolve(p, purpose, order)
 
     def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
         """The exchange is flat although the store had the position open: close it here.
@@ -512,6 +529,8 @@ class PositionController:
     def _forget(self, p: Position) -> None:
         self.positions.pop(p.id, None)
         self._plans.pop(p.id, None)
+        for client_id in [c for c in self._acked if self._orders.get(c, (None,))[0] is p]:
+            del self._acked[client_id]
         for client_id in [
             c for c, (q, purpose) in self._orders.items() if q is p and purpose != "stop"
         ]:
