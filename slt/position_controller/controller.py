@@ -111,7 +111,7 @@ class PositionController:
     def halt_entries(self, reason: str) -> None:
         """Refuse new entries from now on; open positions keep every exit and protection."""
         if not self.halted:
-            log.warning("new entries halted: %s", reason)
+            log.info("new entries halted: %s", reason)  # the status line shows it too
         self.halted = self.halted or reason
 
     # -- hot path --------------------------------------------------------------------------
