@@ -29,7 +29,6 @@ class ExitReason(StrEnum):
     REVERSAL = "reversal"
     HARD_LOSS_LIMIT = "hard_loss_limit"
     END_OF_DATA = "end_of_data"
-    EXCHANGE_STOP = "exchange_stop"
     CLOSED_WHILE_DOWN = "closed_while_down"
     UNPROTECTED = "unprotected"  # the protective stop could not be confirmed
 

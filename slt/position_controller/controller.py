@@ -89,7 +89,6 @@ class PositionController:
         self._acked: dict[str, tuple[int, OrderRequest]] = {}
         self._opened_listeners: list[OpenedListener] = []
         self._protection_listeners: list[ProtectionListener] = []
-        self.exits_requested = 0
         self.halted = ""  # why new entries are refused; empty while they are allowed
         gateway.add_fill_listener(self.on_fill)
 
@@ -183,7 +182,6 @@ class PositionController:
         p.exit_attempts += 1
         p.machine.request_exit()
         self._store.save_position(p.to_record())
-        self.exits_requested += 1
         order = OrderRequest(
             client_id=f"slt{p.id}-x{p.exit_attempts}",
             symbol=p.symbol,
