@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from slt.adapters.clocks.simulated import SimulatedClock
 from slt.domain.position import Position
 from slt.domain.values import Direction, Quote
 
@@ -47,3 +48,12 @@ def open_position(
 
 def quote(bid: float, ask: float, ts_ms: int = 2_000, symbol: str = "BTCUSDT") -> Quote:
     return Quote(symbol, ts_ms, bid, 1.0, ask, 1.0)
+
+
+async def run_clock(clock: SimulatedClock, until_ms: int) -> None:
+    """Let simulated time pass to `until_ms`, waking every timer due on the way."""
+    while clock.next_due_ms <= until_ms:
+        clock.fire_due()
+        await clock.settle()
+    clock.advance(until_ms)
+    await clock.settle()

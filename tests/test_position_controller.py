@@ -17,7 +17,7 @@ from slt.domain.values import Direction
 from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
 from slt.position_controller import EntriesHalted, ExitSettings, PositionController
 
-from factories import quote
+from factories import quote, run_clock
 
 FILTERS = {
     "BTCUSDT": SymbolFilters(
@@ -124,14 +124,16 @@ def test_controller_stop_protects_when_there_is_no_exchange_stop() -> None:
     run(main())
 
 
-def test_rejected_exit_returns_to_open_and_is_retried_on_the_next_quote() -> None:
+def test_rejected_exit_keeps_its_intent_and_is_resent_after_a_backoff_not_per_quote() -> None:
     async def main() -> None:
         rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
         p = await rig.open()
         rig.exchange.fail_next(OrderRejected(-1008, "Request throttled by system-level protection"))
         await rig.tick(10_300.0, 10_300.1)
-        assert p.status == "open" and p.exit_attempts == 1
+        assert p.status == "open" and p.exit_attempts == 1 and p.exit_reason == "take_profit"
         await rig.tick(10_300.0, 10_300.1)
+        assert p.exit_attempts == 1  # a quote does not resend it: the timer does
+        await run_clock(rig.clock, p.next_exit_ms)
         assert p.status == "closed" and p.exit_attempts == 2
         assert [o["client_id"] for o in rig.store.orders(p.id)][-2:] == [
             f"slt{p.id}-x1",
@@ -153,8 +155,8 @@ def test_exit_with_unknown_outcome_is_queried_never_resent_blind(executed: bool)
             assert p.status == "closed"
             assert len([o for o in rig.store.orders(p.id) if o["purpose"] == "exit"]) == 1
         else:
-            assert p.status == "open"  # the query found nothing: armed again for a retry
-            await rig.tick(10_300.0, 10_300.1)
+            assert p.status == "open"  # the query found nothing: the intent waits its retry
+            await run_clock(rig.clock, p.next_exit_ms)
             assert p.status == "closed" and p.exit_attempts == 2
 
     run(main())

@@ -32,6 +32,8 @@ def pending() -> Position:
         ("open", ["request_exit", "exit_unknown", "exit_filled"], "closed"),
         ("open", ["request_exit", "exit_unknown", "exit_rejected"], "open"),
         ("open", ["exit_filled"], "closed"),  # the exchange-side stop executed
+        ("open", ["request_exit", "entry_filled"], "closing"),  # the entry's last pieces
+        ("open", ["request_exit", "exit_unknown", "entry_filled"], "exit_in_flight"),
     ],
 )
 def test_legal_paths(start: str, events: list[str], end: str) -> None:
@@ -50,7 +52,6 @@ def test_legal_paths(start: str, events: list[str], end: str) -> None:
         ("open", "entry_rejected"),
         ("open", "exit_rejected"),
         ("closing", "request_exit"),
-        ("closing", "entry_filled"),
         ("closed", "request_exit"),
         ("closed", "entry_filled"),
         ("rejected", "entry_filled"),

@@ -8,6 +8,7 @@ from test_position_controller import FILTERS
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
+from slt.domain.account_events import AccountListener
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.reconcile import MismatchKind, WorkingOrder
 from slt.domain.sizing import Sizing
@@ -17,7 +18,7 @@ from slt.ports.order_gateway import FillListener
 from slt.position_controller import ExitSettings, PositionController
 from slt.position_controller.recovery import recover
 
-from factories import quote
+from factories import quote, run_clock
 
 
 class Process:
@@ -33,6 +34,9 @@ class Process:
 
             def add_fill_listener(_, listener: FillListener) -> None:
                 exchange_add(lambda f: self.alive and listener(f))
+
+            def add_account_listener(_, listener: AccountListener) -> None:
+                exchange.add_account_listener(lambda e: self.alive and listener(e))
 
         self.gateway = Wire()
         self.controller = PositionController(
@@ -94,7 +98,7 @@ def test_agreeing_restart_resumes_guards_and_fills() -> None:
     asyncio.run(main())
 
 
-def test_position_stopped_out_while_down_is_closed_at_the_stop_fill() -> None:
+def test_position_stopped_out_while_down_is_closed_as_stopped_at_the_stop_fill() -> None:
     async def main() -> None:
         world = World()
         p = await world.open_long()
@@ -104,7 +108,7 @@ def test_position_stopped_out_while_down_is_closed_at_the_stop_fill() -> None:
         assert [m.kind for m in report.mismatches] == [MismatchKind.CLOSED_WHILE_DOWN]
         assert controller.positions == {}
         [trade] = world.store.trades()
-        assert trade.position_id == p.id and trade.exit_reason == "closed_while_down"
+        assert trade.position_id == p.id and trade.exit_reason == "stop_loss"
         assert trade.exit_price == Decimal("9900.0")
         assert world.store.open_positions() == []
 
@@ -147,8 +151,8 @@ def test_exit_persisted_but_never_sent_is_queried_and_retried_not_resent_blind()
         controller, report = await world.restart()
         assert [m.kind for m in report.mismatches] == [MismatchKind.IN_FLIGHT]
         [resumed] = controller.positions.values()
-        assert resumed.status == "open"  # nothing reached the exchange: armed again
-        await world.tick(10_300.0, controller)
+        assert resumed.status == "open"  # nothing reached the exchange: the intent waits
+        await run_clock(world.clock, resumed.next_exit_ms)
         assert resumed.status == "closed"
         exits = [o["client_id"] for o in world.store.orders(p.id) if o["purpose"] == "exit"]
         assert exits == [f"slt{p.id}-x1", f"slt{p.id}-x2"]

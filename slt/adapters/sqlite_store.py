@@ -51,7 +51,7 @@ from sqlite_utils.db import Table
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
-from slt.ports.store import BreakerEvent, Store, TradeRecord
+from slt.ports.store import BreakerEvent, DayTally, LedgerEntry, Store, TradeRecord
 
 SCHEMA_VERSION = 1
 
@@ -130,6 +130,21 @@ CREATE TABLE IF NOT EXISTS breaker_events (
     cause TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS breaker_events_by_ts ON breaker_events (ts_ms);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    position_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS ledger_by_ts ON ledger (ts_ms);
+CREATE TABLE IF NOT EXISTS day_tally (
+    day INTEGER PRIMARY KEY,
+    start_equity TEXT NOT NULL,
+    realized TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     data TEXT NOT NULL
@@ -192,6 +207,11 @@ _INSERT_BREAKER_EVENT = (
     "INSERT INTO breaker_events (ts_ms, source, target, cause) VALUES (?, ?, ?, ?)"
 )
 _INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
+_INSERT_LEDGER = (
+    "INSERT INTO ledger (ts_ms, kind, asset, amount, symbol, position_id)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SAVE_DAY = "INSERT OR REPLACE INTO day_tally (day, start_equity, realized) VALUES (?, ?, ?)"
 _INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
 
 # A position record's keys are the Position's fields, so a handful of key tuples covers a run;
@@ -313,6 +333,18 @@ class SqliteStore(Store):
             self._position_inserts.clear()
         self._position_inserts[keys] = sql
 
+    def save_position_with_order(
+        self, record: dict[str, Any], purpose: str, order: OrderRequest
+    ) -> None:
+        # The position's save takes its own transaction only when it learns a column; that
+        # rare save goes first, and the pair is then written again as one transaction.
+        keys = tuple(record)
+        if self._position_inserts.get(keys) is None or _new_kinds(record, self._position_kinds):
+            self.save_position(record)
+        with self._transaction():
+            self.save_position(record)
+            self.save_order(record["id"], purpose, order)
+
     def open_positions(self) -> list[dict[str, Any]]:
         marks = ", ".join("?" for _ in FINAL_STATUSES)
         rows = self._db.query(
@@ -422,6 +454,30 @@ class SqliteStore(Store):
     def trades(self) -> list[TradeRecord]:
         rows = self._db.query("SELECT * FROM trades ORDER BY id")
         return [_decode_trade(row) for row in rows]
+
+    def add_ledger_entry(self, entry: LedgerEntry) -> None:
+        self._conn.execute(
+            _INSERT_LEDGER,
+            (entry.ts_ms, entry.kind, entry.asset, str(entry.amount), entry.symbol,
+             entry.position_id),
+        )
+
+    def ledger(self, since_ms: int = 0) -> list[LedgerEntry]:
+        rows = self._db.query(
+            "SELECT ts_ms, kind, asset, amount, symbol, position_id FROM ledger"
+            " WHERE ts_ms >= ? ORDER BY id",
+            [since_ms],
+        )
+        return [LedgerEntry(**{**row, "amount": Decimal(row["amount"])}) for row in rows]
+
+    def day_tally(self, day: int) -> DayTally | None:
+        row = self._conn.execute(
+            "SELECT start_equity, realized FROM day_tally WHERE day = ?", (day,)
+        ).fetchone()
+        return None if row is None else DayTally(day, Decimal(row[0]), Decimal(row[1]))
+
+    def save_day_tally(self, tally: DayTally) -> None:
+        self._conn.execute(_SAVE_DAY, (tally.day, str(tally.start_equity), str(tally.realized)))
 
     def add_breaker_event(self, event: BreakerEvent) -> None:
         self._conn.execute(

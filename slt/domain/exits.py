@@ -31,6 +31,12 @@ class ExitReason(StrEnum):
     END_OF_DATA = "end_of_data"
     CLOSED_WHILE_DOWN = "closed_while_down"
     UNPROTECTED = "unprotected"  # the protective stop could not be confirmed
+    # The exchange flattened the position without an order of the bot's (or its fills were
+    # lost): by hand, by the liquidation engine, by auto-deleveraging; or paper at shutdown.
+    EXTERNAL = "external"
+    LIQUIDATION = "liquidation"
+    ADL = "adl"
+    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,8 @@ class OrderState:
 class Fill:
     """One execution, shaped after the user-data stream's ORDER_TRADE_UPDATE trade fields.
 
-    `fee` is in the quote asset (USDT); `realized_pnl` is gross of fees, as Binance reports `rp`.
+    `fee` is in `fee_asset`: USDT, or the commission asset (BNB) when it could not be converted
+    at its USDT price; `realized_pnl` is gross of fees, as Binance reports `rp`.
     """
 
     symbol: str
@@ -94,3 +95,4 @@ class Fill:
     order_status: OrderStatus
     reduce_only: bool = False
     is_maker: bool = False
+    fee_asset: str = "USDT"

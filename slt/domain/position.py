@@ -21,8 +21,9 @@ class PositionLifecycle(StateChart):
     """pending_open -> open -> closing -> closed, with every failure path explicit.
 
     An order whose outcome is unknown (timeout, disconnect) parks the position in an
-    `*_in_flight` state until a query resolves it; a rejected exit returns the position to `open`
-    so the exit is retried, never dropped.
+    `*_in_flight` state until a query resolves it; a rejected, expired or canceled exit returns
+    the position to `open` so the exit is retried, never dropped. An entry fill may still arrive
+    once an exit is on its way (an entry filled in pieces): the position grows in place.
     """
 
     allow_event_without_transition = False
@@ -36,7 +37,13 @@ class PositionLifecycle(StateChart):
     rejected = State(final=True)
     canceled = State(final=True)
 
-    entry_filled = pending_open.to(open) | entry_in_flight.to(open) | open.to.itself()
+    entry_filled = (
+        pending_open.to(open)
+        | entry_in_flight.to(open)
+        | open.to.itself()
+        | closing.to.itself()
+        | exit_in_flight.to.itself()
+    )
     entry_rejected = pending_open.to(rejected)
     entry_canceled = pending_open.to(canceled) | entry_in_flight.to(canceled)
     entry_unknown = pending_open.to(entry_in_flight)
@@ -82,6 +89,11 @@ class Position:
     exit_reason: str = ""
     closed_ms: int = 0
     exit_attempts: int = 0
+    # The one exit order in flight, saved in the same transaction as `closing`.
+    exit_client_id: str = ""
+    exit_failures: int = 0  # consecutive failed exit attempts, for the backoff
+    next_exit_ms: int = 0  # no exit is resent before this instant (backoff, Retry-After, ban)
+    funding: Decimal = Decimal(0)  # funding fees received (+) or paid (-) while open
     _machine: PositionLifecycle | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -130,8 +142,13 @@ class Position:
         return True
 
     @property
+    def remaining(self) -> Decimal:
+        """What the exchange should still hold for this position."""
+        return self.qty - self.exit_qty
+
+    @property
     def net_pnl(self) -> Decimal:
-        return self.realized_pnl - self.fees
+        return self.realized_pnl - self.fees + self.funding
 
     def to_record(self) -> dict[str, Any]:
         """The persisted fields (shallow: every field is an immutable value)."""
@@ -141,7 +158,10 @@ class Position:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Position:
-        fields = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        # A field added after the record was saved comes back as None: it takes its default.
+        fields = {
+            k: v for k, v in record.items() if k in cls.__dataclass_fields__ and v is not None
+        }
         fields["direction"] = Direction(fields["direction"])
         return cls(**fields)
 

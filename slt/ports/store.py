@@ -29,6 +29,28 @@ class TradeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """Money that moved outside a trade's fills in USDT: a funding fee, or a commission paid in
+    another asset (BNB) that could not be converted. `amount` is signed, in `asset`."""
+
+    ts_ms: int
+    kind: str  # FUNDING_FEE, COMMISSION, ...
+    asset: str
+    amount: Decimal
+    symbol: str = ""
+    position_id: int | None = None  # the bot's position open on `symbol` then, if any
+
+
+@dataclass(frozen=True, slots=True)
+class DayTally:
+    """The day's risk figures: equity at 00:00 UTC and the net P&L closed since."""
+
+    day: int  # days since the epoch (UTC)
+    start_equity: Decimal
+    realized: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class BreakerEvent:
     ts_ms: int
     source: str
@@ -44,6 +66,12 @@ class Store(ABC):
     @abstractmethod
     def save_position(self, record: dict[str, Any]) -> None:
         """Insert or replace a position by its `id` (a flat dict of the Position's fields)."""
+
+    @abstractmethod
+    def save_position_with_order(
+        self, record: dict[str, Any], purpose: str, order: OrderRequest
+    ) -> None:
+        """`save_position` and `save_order` in one transaction: a crash leaves both or neither."""
 
     @abstractmethod
     def open_positions(self) -> list[dict[str, Any]]:
@@ -71,6 +99,20 @@ class Store(ABC):
     @abstractmethod
     def trades(self) -> list[TradeRecord]:
         """Closed trades in closing order."""
+
+    @abstractmethod
+    def add_ledger_entry(self, entry: LedgerEntry) -> None: ...
+
+    @abstractmethod
+    def ledger(self, since_ms: int = 0) -> list[LedgerEntry]:
+        """Entries at or after `since_ms`, in the order they were added."""
+
+    @abstractmethod
+    def day_tally(self, day: int) -> DayTally | None: ...
+
+    @abstractmethod
+    def save_day_tally(self, tally: DayTally) -> None:
+        """Insert or replace the tally of `tally.day`."""
 
     @abstractmethod
     def add_breaker_event(self, event: BreakerEvent) -> None: ...

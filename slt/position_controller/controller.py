@@ -3,11 +3,20 @@
 Reacts to each quote through `on_quote` (a synchronous feed listener): a symbol's open positions
 are checked by their ExitGuards, and only when one trips does the controller leave the hot path
 to take a state-machine transition and send an exit. Fills, from whichever stream delivers
-them, drive the positions' lifecycles in `on_fill`.
+them, drive the positions' lifecycles in `on_fill`; account events (`on_account_event`) and
+REST snapshots (`reconcile`) tell it what the exchange holds, and the positions converge to that.
 
-Every position gets a reduce-only STOP_MARKET at its stop on the exchange as soon as it opens,
-so it stays protected while the bot is down; take-profit, trailing, time and reversal exits are
-the controller's own market orders.
+The exchange's position amount is the truth:
+- every position gets a reduce-only STOP_MARKET sized to what it holds, placed as soon as it
+  opens and replaced (new one first, then the old one cancelled: never a gap) whenever the size
+  changes; a stop that cannot be placed is retried with backoff until the position is protected
+  or flat, and every failure alarms (protection listeners);
+- a position has at most one exit order in flight (its client id saved in the same transaction
+  as `closing`); a failed exit returns to `open` with its intent kept and is resent by a timer,
+  never by quotes, after a backoff that honours Retry-After and ban-until, and only once the
+  exchange's position has been read again;
+- a symbol the exchange shows flat settles the position (stop, external, liquidation, ADL),
+  priced from fills or order queries, else at the last quote: never at 0.
 """
 
 from __future__ import annotations
@@ -17,23 +26,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
+from slt.domain.account_events import (
+    AccountEvent,
+    AlgoOrderUpdate,
+    AlgoStatus,
+    BalanceChange,
+    PositionUpdate,
+)
+from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits, exit_side_price
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import Position
-from slt.domain.reconcile import stop_client_id
+from slt.domain.reconcile import CLIENT_ID_PREFIX, stop_client_id
+from slt.domain.retry import RetryPolicy
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
-from slt.domain.values import Direction, Quote
+from slt.domain.values import Direction, ExchangePosition, Quote
 from slt.ports.clock import Clock
 from slt.ports.order_gateway import (
+    ExchangeDown,
     GatewayError,
     GatewayUnavailable,
     OrderGateway,
     OrderOutcomeUnknown,
     OrderRejected,
 )
-from slt.ports.store import Store, TradeRecord
+from slt.ports.store import LedgerEntry, Store, TradeRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +60,13 @@ OpenedListener = Callable[[Position], None]
 # (position, placed, detail): a protective stop was placed, or could not be
 ProtectionListener = Callable[[Position, bool, str], None]
 
+ZERO = Decimal(0)
+REDUCE_ONLY_REJECTED = -2022  # the exchange holds less than the exit would reduce: re-read
+FILL_WAIT_MS = 5_000  # an acknowledged order's fills are overdue after this: query it
+SETTLE_GRACE_MS = 3_000  # an account update may run ahead of the fills that explain it
+WAITING_FOR_ENTRY = ("pending_open", "entry_in_flight")
+EXITING = ("closing", "exit_in_flight")
+
 
 @dataclass(frozen=True, slots=True)
 class ExitSettings:
@@ -49,6 +74,7 @@ class ExitSettings:
     hard_loss_fraction: Decimal = Decimal("0.5")  # of margin
     trail_activation_r: Decimal = Decimal(1)  # trailing starts once this many R in profit
     exchange_stop: bool = True  # keep a reduce-only stop order on the exchange
+    on_mismatch: str = "halt"  # the exchange holds a position the bot does not: halt or adopt
 
     def __post_init__(self) -> None:
         if self.max_hold_ms < 0:
@@ -57,9 +83,8 @@ class ExitSettings:
             raise ValueError("exits.hard_loss_fraction must not be negative")
         if self.trail_activation_r < 0:
             raise ValueError("exits.trail_activation_r must not be negative")
-
-
-FILL_WAIT_MS = 5_000
+        if self.on_mismatch not in ("halt", "adopt"):
+            raise ValueError(f"live.on_mismatch: {self.on_mismatch!r} is not 'halt' or 'adopt'")
 
 
 class EntriesHalted(GatewayUnavailable):
@@ -74,12 +99,14 @@ class PositionController:
         store: Store,
         filters: dict[str, SymbolFilters],
         settings: ExitSettings,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._clock = clock
         self._gateway = gateway
         self._store = store
         self._filters = filters
         self._settings = settings
+        self._retry = retry or RetryPolicy()
         self.positions: dict[int, Position] = {}
         self._guards: dict[str, list[ExitGuard]] = {}
         self._orders: dict[str, tuple[Position, str]] = {}
@@ -89,8 +116,15 @@ class PositionController:
         self._acked: dict[str, tuple[int, OrderRequest]] = {}
         self._opened_listeners: list[OpenedListener] = []
         self._protection_listeners: list[ProtectionListener] = []
+        self._last: dict[str, Quote] = {}  # each symbol's latest quote: the price of last resort
+        self._held: dict[str, ExchangePosition] = {}  # what the exchange last said it holds
+        self._stops: dict[int, tuple[str, Decimal]] = {}  # position -> working stop (id, qty)
+        self._protecting: set[int] = set()  # positions whose stop loop runs
+        self._retrying: set[int] = set()  # positions whose exit waits for its retry time
+        self._converging: set[str] = set()  # symbols with a convergence check scheduled
         self.halted = ""  # why new entries are refused; empty while they are allowed
         gateway.add_fill_listener(self.on_fill)
+        gateway.add_account_listener(self.on_account_event)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -116,7 +150,8 @@ class PositionController:
     # -- hot path --------------------------------------------------------------------------
 
     def on_quote(self, q: Quote) -> None:
-        guards = self._guards.get(q.symbol)
+        self._last[q[0]] = q
+        guards = self._guards.get(q[0])
         if guards:
             for guard in guards:
                 if guard.check(q):
@@ -160,37 +195,44 @@ class PositionController:
         )
         self._plans[p.id] = (stop_dist, target_dist, trail_dist)
         self.positions[p.id] = p
-        self._store.save_position(p.to_record())
         order = OrderRequest(
-            client_id=f"slt{p.id}-e",
+            client_id=f"{CLIENT_ID_PREFIX}{p.id}-e",
             symbol=p.symbol,
             side=p.direction.entry_side,
             type=OrderType.MARKET,
             qty=sizing.qty,
         )
-        await self._send(p, "entry", order)
+        self._orders[order.client_id] = (p, "entry")
+        self._store.save_position_with_order(p.to_record(), "entry", order)
+        await self._place(p, "entry", order)
         return p
 
     # -- exits -----------------------------------------------------------------------------
 
     def request_exit(self, p: Position, decision: ExitDecision) -> None:
-        """Take the position to `closing` and send a reduce-only market exit."""
-        if p.status != "open":
-            return
+        """Decide to close `p`: one exit intent, kept until the position is flat."""
+        if p.status != "open" or p.id in self._retrying:
+            return  # an exit is on its way, or waits for its retry time
         self._unguard(p)
         p.exit_reason = decision.reason.value
+        self._send_exit(p)
+
+    def _send_exit(self, p: Position) -> None:
+        """`closing` and the exit order are saved together, then the order goes out."""
         p.exit_attempts += 1
-        p.machine.request_exit()
-        self._store.save_position(p.to_record())
         order = OrderRequest(
-            client_id=f"slt{p.id}-x{p.exit_attempts}",
+            client_id=f"{CLIENT_ID_PREFIX}{p.id}-x{p.exit_attempts}",
             symbol=p.symbol,
             side=p.direction.exit_side,
             type=OrderType.MARKET,
-            qty=p.qty - p.exit_qty,
+            qty=p.remaining,
             reduce_only=True,
         )
-        self._clock.spawn(self._send(p, "exit", order), name=f"exit-{p.id}")
+        p.exit_client_id = order.client_id
+        p.machine.request_exit()
+        self._orders[order.client_id] = (p, "exit")
+        self._store.save_position_with_order(p.to_record(), "exit", order)
+        self._clock.spawn(self._place(p, "exit", order), name=f"exit-{p.id}")
 
     def check_indicators(self, symbol: str, momentum: float, now_ms: int, q: Quote) -> None:
         """Rules that need indicators (reversal) and time (max holding), on a closed bar."""
@@ -206,39 +248,89 @@ class PositionController:
             if p.status == "open" and q is not None:
                 self.request_exit(p, ExitDecision(reason, q.mid))
 
+    def _exit_failed(self, p: Position, exc: GatewayError | None) -> None:
+        """Back to `open` with the intent kept; a timer resends it after the backoff."""
+        if p.status in EXITING:
+            p.machine.exit_rejected()
+        p.exit_client_id = ""
+        p.exit_failures += 1
+        now = self._clock.now_ms()
+        if isinstance(exc, OrderRejected) and exc.code == REDUCE_ONLY_REJECTED:
+            p.next_exit_ms = now  # nothing to reduce as sized: the re-read decides
+        else:
+            p.next_exit_ms = self._next_try(p.exit_failures, exc)
+        self._store.save_position(p.to_record())
+        self._schedule_exit_retry(p)
+
+    def _schedule_exit_retry(self, p: Position) -> None:
+        if p.id not in self._retrying:
+            self._retrying.add(p.id)
+            self._clock.spawn(self._retry_exit(p), name=f"exit-retry-{p.id}")
+
+    async def _retry_exit(self, p: Position) -> None:
+        try:
+            while p.status == "open":
+                await self._clock.sleep_until(p.next_exit_ms)
+                if p.status != "open":
+                    return
+                failure = await self._reread(p.symbol)
+                if failure is None:
+                    break
+                p.exit_failures += 1
+                p.next_exit_ms = self._next_try(p.exit_failures, failure)
+                self._store.save_position(p.to_record())
+        finally:
+            self._retrying.discard(p.id)
+        if p.status == "open" and p.remaining > 0:
+            log.info("position %s: exit attempt %d", p.id, p.exit_attempts + 1)
+            self._send_exit(p)
+
+    def _next_try(self, failures: int, exc: GatewayError | None) -> int:
+        down = exc if isinstance(exc, ExchangeDown) else None
+        return self._retry.next_try_ms(
+            failures,
+            self._clock.now_ms(),
+            down.retry_after_ms if down else None,
+            down.ban_until_ms if down else None,
+        )
+
     # -- orders and fills ------------------------------------------------------------------
 
-    async def _send(self, p: Position, purpose: str, order: OrderRequest) -> bool:
-        """Send an order; True when the exchange acknowledged it."""
+    async def _send(self, p: Position, purpose: str, order: OrderRequest) -> GatewayError | None:
         self._orders[order.client_id] = (p, purpose)
         self._store.save_order(p.id, purpose, order)
+        return await self._place(p, purpose, order)
+
+    async def _place(self, p: Position, purpose: str, order: OrderRequest) -> GatewayError | None:
+        """Send an order saved before; None when the exchange took it, else why not."""
         try:
             state = await self._gateway.place(order)
-        except OrderRejected as exc:
-            self._rejected(p, purpose, order, exc)
-            return False
-        except OrderOutcomeUnknown:
+        except OrderOutcomeUnknown as exc:
             self._unknown(p, purpose)
             state = await self._resolve(p, purpose, order)
-            return state is not None and not (state.status.is_final and not state.filled_qty)
+            taken = state is not None and not (state.status.is_final and not state.filled_qty)
+            return None if taken else exc
         except GatewayError as exc:
-            self._rejected(p, purpose, order, exc)
-            return False
+            self._refused(p, purpose, order, exc)
+            return exc
         self._store.update_order(state)
-        if purpose != "stop":
+        if purpose != "stop" and not state.status.is_final:
             self._acked[order.client_id] = (self._clock.now_ms(), order)
-        return True
+        return None
 
-    def _rejected(self, p: Position, purpose: str, order: OrderRequest, exc: Exception) -> None:
+    def _refused(self, p: Position, purpose: str, order: OrderRequest, exc: GatewayError) -> None:
         log.warning("%s order %s refused: %s", purpose, order.client_id, exc)
+        # Recorded as final, so that no restart takes it for an order in flight.
+        self._store.update_order(
+            OrderState(order.client_id, order.symbol, OrderStatus.REJECTED, ZERO, ZERO,
+                       reason=str(exc)[:200])
+        )
         if purpose == "entry" and p.status == "pending_open":
             p.machine.entry_rejected()
             self._forget(p)
-        elif purpose == "exit" and p.status in ("closing", "exit_in_flight"):
-            # Back to open with its guard: the next quote retries the exit.
-            p.machine.exit_rejected()
-            self._guard(p)
-        self._store.save_position(p.to_record())
+            self._store.save_position(p.to_record())
+        elif purpose == "exit" and p.status in EXITING:
+            self._exit_failed(p, exc)
 
     def _unknown(self, p: Position, purpose: str) -> None:
         if purpose == "entry" and p.status == "pending_open":
@@ -250,12 +342,13 @@ class PositionController:
     async def _resolve(
         self, p: Position, purpose: str, order: OrderRequest
     ) -> OrderState | None:
-        """Find out what became of an order whose acknowledgement was lost: never resend blind.
+        """Find out what became of an order whose acknowledgement or fills are missing: never
+        resend blind.
 
-        Fills of a found order normally arrive through `on_fill`; a filled order whose fills
-        were lost (a user-stream gap) is settled from the query. An order the exchange never
-        received (or that ended unfilled) is treated as refused, which for an exit means a
-        retry. If the query fails too, the position stays in flight: `resolve_stuck` (run
+        Fills the query shows beyond those received are settled from it (a user-stream gap).
+        An order the exchange never received, or that ended (EXPIRED, CANCELED) with nothing
+        filled, ends its wait: an entry is cancelled, an exit returns to `open` with its intent
+        kept. If the query fails too, the position stays in flight: `resolve_stuck` (run
         periodically by a live session) and start-up reconciliation ask again.
         """
         try:
@@ -265,67 +358,124 @@ class PositionController:
             return None
         if state is not None:
             self._store.update_order(state)
-        waiting = "pending_open" if purpose == "entry" else "closing"
-        in_flight = p.status in (f"{purpose}_in_flight", waiting)
-        if state is not None and in_flight and state.status is OrderStatus.FILLED:
+        if state is None or state.status.is_final:
+            self._acked.pop(order.client_id, None)
+        if state is not None and state.filled_qty:
             self._settle_from_query(p, purpose, state)
-            return state
         if state is None or (state.status.is_final and not state.filled_qty):
-            if purpose == "entry" and p.status == "entry_in_flight":
+            if purpose == "entry" and p.status in WAITING_FOR_ENTRY:
                 p.machine.entry_canceled()
                 self._forget(p)
-            elif purpose == "exit" and p.status == "exit_in_flight":
-                p.machine.exit_rejected()
-                self._guard(p)
-            self._store.save_position(p.to_record())
+                self._store.save_position(p.to_record())
+            elif purpose == "exit" and p.status in EXITING:
+                self._exit_failed(p, None)
+        elif purpose == "exit" and state.status.is_final and p.status in EXITING:
+            self._exit_ended_short(p)
         return state
 
     def _settle_from_query(self, p: Position, purpose: str, state: OrderState) -> None:
-        """The order filled but its fills never came: take the query's quantity and average
-        price as one fill (fee unknown: zero). Late fill events of that order are ignored."""
-        self._orders.pop(state.client_id, None)
+        """The order filled but (some of) its fills never came: take the missing quantity at
+        the query's average price as one fill (fee unknown: zero)."""
         if purpose == "entry":
             qty = state.filled_qty - p.qty
+        elif purpose == "exit" and p.status in EXITING:
+            qty = min(state.filled_qty, p.remaining)
         else:
-            qty = min(state.filled_qty, p.qty - p.exit_qty)
+            return
         if qty <= 0:
             return
+        self._orders.pop(state.client_id, None)  # late fill events of it are not counted again
         realized = (
-            p.direction.sign * (state.avg_price - p.entry_price) * qty if purpose != "entry"
-            else Decimal(0)
+            p.direction.sign * (state.avg_price - p.entry_price) * qty
+            if purpose != "entry"
+            else ZERO
         )
         log.warning("%s settled from its query: %s at %s", state.client_id, qty, state.avg_price)
         side = p.direction.entry_side if purpose == "entry" else p.direction.exit_side
-        fill = Fill(p.symbol, state.client_id, 0, side, qty, state.avg_price, Decimal(0),
+        fill = Fill(p.symbol, state.client_id, 0, side, qty, state.avg_price, ZERO,
                     realized, self._clock.now_ms(), state.status)
         self._apply_fill(p, purpose, fill)
 
     def on_fill(self, fill: Fill) -> None:
         entry = self._orders.get(fill.client_id)
-        if entry is None or not self._store.add_fill(fill):
-            return  # not ours, or a duplicate delivery
+        if entry is None:
+            self._foreign_fill(fill)
+            return
+        if not self._store.add_fill(fill):
+            return  # a duplicate delivery
         p, purpose = entry
         self._apply_fill(p, purpose, fill)
 
     def _apply_fill(self, p: Position, purpose: str, fill: Fill) -> None:
+        fee = self._fee(p, fill)
+        if fill.order_status.is_final:
+            self._acked.pop(fill.client_id, None)
         if purpose == "entry":
             first = p.qty == 0
-            p.apply_entry_fill(fill.qty, fill.price, fill.fee, fill.ts_ms)
+            p.apply_entry_fill(fill.qty, fill.price, fee, fill.ts_ms)
             if first:
                 self._anchor_plan(p)
-            self._unguard(p)
-            self._guard(p)
+            if p.status == "open" and p.id not in self._retrying:
+                self._unguard(p)
+                self._guard(p)
             if first:
                 for opened in self._opened_listeners:
                     opened(p)
-                if self._settings.exchange_stop and p.stop:
-                    self._clock.spawn(self._protect(p), name=f"protect-{p.id}")
-        elif p.apply_exit_fill(fill.qty, fill.price, fill.fee, fill.realized_pnl, fill.ts_ms):
-            if not p.exit_reason:
+            self._store.save_position(p.to_record())
+            self._want_protection(p)  # placed at the first fill, resized at the next ones
+            return
+        if p.apply_exit_fill(fill.qty, fill.price, fee, fill.realized_pnl, fill.ts_ms):
+            if not p.exit_reason or purpose == "stop":
                 p.exit_reason = ExitReason.STOP_LOSS.value if purpose == "stop" else purpose
             self._closed(p)
             return
         self._store.save_position(p.to_record())
+        if fill.order_status.is_final:
+            if purpose == "exit" and p.status in EXITING:
+                self._exit_ended_short(p)
+            elif purpose == "stop":
+                self._stops.pop(p.id, None)
+                self._want_protection(p)
+
+    def _exit_ended_short(self, p: Position) -> None:
+        """The exit order is done but the position is not flat (the entry grew after the exit
+        was sized): the same intent goes on for the rest, at once."""
+        log.warning("position %s: exit ended with %s still open", p.id, p.remaining)
+        p.machine.exit_rejected()
+        self._send_exit(p)
+
+    def _foreign_fill(self, fill: Fill) -> None:
+        """A fill of an order the bot did not send: a manual close, a liquidation
+        (`autoclose-…`) or auto-deleveraging (`adl_autoclose`) reducing the bot's position."""
+        p = self._position_on(fill.symbol)
+        if (
+            p is None
+            or fill.client_id.startswith(CLIENT_ID_PREFIX)  # late fill of a finished order
+            or p.status in WAITING_FOR_ENTRY
+            or fill.side is not p.direction.exit_side
+            or not self._store.add_fill(fill)
+        ):
+            return
+        qty = min(fill.qty, p.remaining)
+        realized = p.direction.sign * (fill.price - p.entry_price) * qty
+        log.warning("position %s reduced outside the bot: %s %s", p.id, fill.client_id, qty)
+        if p.apply_exit_fill(qty, fill.price, self._fee(p, fill), realized, fill.ts_ms):
+            p.exit_reason = _outside_reason(fill.client_id).value
+            self._closed(p)
+            return
+        self._store.save_position(p.to_record())
+        self._want_protection(p)
+
+    def _fee(self, p: Position, fill: Fill) -> Decimal:
+        """The fill's fee in USDT; a fee in another asset is booked in it, never as USDT."""
+        if fill.fee_asset == "USDT":
+            return fill.fee
+        log.warning("fee of %s is %s %s: booked in its own asset", fill.client_id, fill.fee,
+                    fill.fee_asset)
+        self._store.add_ledger_entry(
+            LedgerEntry(fill.ts_ms, "COMMISSION", fill.fee_asset, -fill.fee, fill.symbol, p.id)
+        )
+        return ZERO
 
     def _anchor_plan(self, p: Position) -> None:
         """Re-centre stop and target on the fill price, keeping the planned distances."""
@@ -338,29 +488,65 @@ class PositionController:
         p.stop = filters.round_price(p.entry_price - s * stop_dist, up=s < 0)
         p.take_profit = filters.round_price(p.entry_price + s * target_dist, up=s > 0)
 
-    async def protect(self, p: Position) -> None:
-        """Place the position's reduce-only stop on the exchange (again, after a restart)."""
-        await self._protect(p)
+    # -- protection ------------------------------------------------------------------------
 
-    async def _protect(self, p: Position) -> None:
-        placed = sum(1 for _, purpose in self._orders_of(p) if purpose == "stop")
+    async def protect(self, p: Position) -> None:
+        """Place the position's reduce-only stop on the exchange again (start-up found none
+        working), and keep at it until it stands or the position is flat."""
+        self._stops.pop(p.id, None)
+        self._want_protection(p)
+
+    def _want_protection(self, p: Position) -> None:
+        if not self._settings.exchange_stop or not p.stop or p.id in self._protecting:
+            return  # a running loop sizes the stop to the position when its attempt ends
+        self._protecting.add(p.id)
+        self._clock.spawn(self._protect_loop(p), name=f"protect-{p.id}")
+
+    async def _protect_loop(self, p: Position) -> None:
+        failures = 0
+        try:
+            while not p.is_final and p.remaining > 0:
+                working = self._stops.get(p.id)
+                if working is not None and working[1] == p.remaining:
+                    return
+                failure = await self._place_stop(p, working)
+                if failure is None:
+                    failures = 0
+                    continue
+                failures += 1
+                if failures == 1 and p.status == "open" and not p.exit_reason:
+                    # A position the exchange does not protect must not depend on this
+                    # process staying alive: close it (the stop is still retried meanwhile).
+                    log.warning("position %s has no confirmed protective stop: closing it", p.id)
+                    self.request_exit(p, ExitDecision(ExitReason.UNPROTECTED, 0.0))
+                await self._clock.sleep_until(self._next_try(failures, failure))
+        finally:
+            self._protecting.discard(p.id)
+
+    async def _place_stop(
+        self, p: Position, working: tuple[str, Decimal] | None
+    ) -> GatewayError | None:
+        """A stop for the whole remaining size; the one it replaces is cancelled only after."""
+        placed = sum(1 for o in self._store.orders(p.id) if o["purpose"] == "stop")
         order = OrderRequest(
             client_id=stop_client_id(p.id, placed + 1),
             symbol=p.symbol,
             side=p.direction.exit_side,
             type=OrderType.STOP_MARKET,
-            qty=p.qty - p.exit_qty,
+            qty=p.remaining,
             stop_price=p.stop,
             reduce_only=True,
         )
-        placed = await self._send(p, "stop", order)
+        failure = await self._send(p, "stop", order)
         for listener in self._protection_listeners:
-            listener(p, placed, f"stop {p.stop}" if placed else "refused: see the log")
-        if not placed and p.status == "open":
-            # A position the exchange does not protect must not depend on this process
-            # staying alive: close it.
-            log.warning("position %s has no confirmed protective stop: closing it", p.id)
-            self.request_exit(p, ExitDecision(ExitReason.UNPROTECTED, float(p.entry_price)))
+            listener(p, failure is None, f"stop {p.stop}" if failure is None else str(failure))
+        if failure is None:
+            self._stops[p.id] = (order.client_id, order.qty)
+            if working is not None:
+                await self._cancel_quietly(p.symbol, working[0])
+        else:
+            self._orders.pop(order.client_id, None)
+        return failure
 
     def _orders_of(self, p: Position) -> list[tuple[str, str]]:
         return [(cid, purpose) for cid, (q, purpose) in self._orders.items() if q is p]
@@ -384,6 +570,7 @@ class PositionController:
                 exit_reason=p.exit_reason,
             )
         )
+        self._stops.pop(p.id, None)
         for client_id, purpose in self._orders_of(p):
             if purpose == "stop":
                 self._clock.spawn(
@@ -410,23 +597,217 @@ class PositionController:
         if state is not None:
             self._store.update_order(state)
 
-    # -- recovery (start-up) ---------------------------------------------------------------
+    # -- the exchange's truth --------------------------------------------------------------
+
+    def on_account_event(self, event: AccountEvent) -> None:
+        """What the exchange says besides fills (synchronous, like `on_fill`)."""
+        if isinstance(event, PositionUpdate):
+            self._held[event.symbol] = ExchangePosition(
+                event.symbol, event.amount, event.entry_price, ZERO,
+                self._held[event.symbol].leverage if event.symbol in self._held else 0,
+            )
+            if event.amount != self._local_amount(event.symbol):
+                self._converge_soon(event.symbol)
+        elif isinstance(event, AlgoOrderUpdate):
+            self._on_algo(event)
+        elif isinstance(event, BalanceChange):
+            self._on_balance(event)
+
+    async def reconcile(self, positions: list[ExchangePosition], now_ms: int) -> None:
+        """Converge to a REST snapshot of every non-flat position (after a stream gap, or
+        periodically): the snapshot wins over whatever the stream said before it."""
+        self._held = {e.symbol: e for e in positions}
+        symbols = set(self._held) | {p.symbol for p in self.positions.values()}
+        for symbol in sorted(symbols):
+            await self._converge(symbol)
+
+    def _converge_soon(self, symbol: str) -> None:
+        if symbol not in self._converging:
+            self._converging.add(symbol)
+            self._clock.spawn(self._converge_later(symbol), name=f"converge-{symbol}")
+
+    async def _converge_later(self, symbol: str) -> None:
+        try:
+            await self._clock.sleep(SETTLE_GRACE_MS / 1000)
+        finally:
+            self._converging.discard(symbol)
+        await self._converge(symbol)
+
+    async def _reread(self, symbol: str) -> GatewayError | None:
+        """Read the exchange's positions and converge `symbol` to it; the failure, if any."""
+        try:
+            positions = await self._gateway.positions()
+        except GatewayError as exc:
+            log.warning("cannot read the exchange's positions: %s", exc)
+            return exc
+        self._held = {e.symbol: e for e in positions}
+        await self._converge(symbol)
+        return None
+
+    def _held_amount(self, symbol: str) -> Decimal:
+        held = self._held.get(symbol)
+        return held.qty if held is not None else ZERO
+
+    def _local_amount(self, symbol: str) -> Decimal:
+        p = self._position_on(symbol)
+        return p.direction.sign * p.remaining if p is not None else ZERO
+
+    async def _converge(self, symbol: str) -> None:
+        amount = self._held_amount(symbol)
+        p = self._position_on(symbol)
+        if p is None:
+            if amount:
+                await self._unknown_position(symbol)
+            return
+        if p.status in WAITING_FOR_ENTRY or p.status == "exit_in_flight":
+            return  # a query settles those: their fills explain the difference
+        local = p.direction.sign * p.remaining
+        if amount == local:
+            return
+        if amount == 0:
+            await self.settle_flat(p, ExitReason.EXTERNAL)
+        elif (amount > 0) != (local > 0):
+            self.halt_entries(f"{symbol}: the exchange holds {amount}, the bot {local}")
+        elif p.status == "open":
+            log.warning("position %s: the exchange holds %s, the bot %s", p.id, amount, local)
+            self.adopt_size(p, abs(amount))
+
+    async def _unknown_position(self, symbol: str) -> None:
+        held = self._held[symbol]
+        if self._settings.on_mismatch != "adopt":
+            self.halt_entries(f"{symbol}: the exchange holds {held.qty}, unknown to the bot")
+            return
+        if not held.leverage:  # a stream update: the REST snapshot has the leverage
+            failure = await self._reread(symbol)
+            if failure is not None or symbol not in self._held or self._position_on(symbol):
+                return
+            held = self._held[symbol]
+        direction = Direction.LONG if held.qty > 0 else Direction.SHORT
+        adopted = self.adopt(symbol, direction, abs(held.qty), held.entry_price,
+                             held.leverage or 1, self._clock.now_ms())
+        self._want_protection(adopted)
+
+    async def settle_flat(self, p: Position, default: ExitReason) -> None:
+        """The exchange is flat and the fills that made it so never came: close the position
+        at the best price known (its stop's or exit's fill, else the last quote)."""
+        reason, price = default, ZERO
+        for order in reversed(self._store.orders(p.id)):
+            if order["purpose"] not in ("stop", "exit"):
+                continue
+            try:
+                state = await self._gateway.query(p.symbol, order["client_id"])
+            except GatewayError:
+                continue
+            if state is not None and state.filled_qty:
+                self._store.update_order(state)
+                price = state.avg_price
+                reason = ExitReason.STOP_LOSS if order["purpose"] == "stop" else ExitReason(
+                    p.exit_reason or default
+                )
+                break
+        if p.is_final:
+            return  # the fills arrived while the queries ran
+        self.close_outside(p, reason, self._clock.now_ms(), price)
+
+    def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
+        """The exchange is flat although the store had the position open: close it here.
+
+        `price` is the best estimate of the exit; when unknown (0) the last quote's exit-side
+        price stands in, else the entry price (the trade then records no P&L but its fees).
+        """
+        if not price:
+            q = self._last.get(p.symbol)
+            price = Decimal(repr(exit_side_price(p, q))) if q is not None else p.entry_price
+            log.warning("position %s closed outside the bot at an estimated %s", p.id, price)
+        p.exit_reason = reason.value
+        remaining = p.remaining
+        realized = p.direction.sign * (price - p.entry_price) * remaining
+        p.apply_exit_fill(remaining, price, ZERO, realized, now_ms)
+        self._closed(p)
+
+    def _on_algo(self, update: AlgoOrderUpdate) -> None:
+        mine = self._orders.get(update.client_algo_id)
+        if mine is None or mine[1] != "stop" or update.status.protects:
+            return
+        p = mine[0]
+        if update.status is not AlgoStatus.FINISHED:
+            self._store.update_order(
+                OrderState(update.client_algo_id, update.symbol, OrderStatus(update.status),
+                           ZERO, ZERO, reason=update.reason)
+            )
+        working = self._stops.get(p.id)
+        if working is not None and working[0] == update.client_algo_id:
+            del self._stops[p.id]
+            if update.status is not AlgoStatus.FINISHED:
+                log.warning("position %s lost its stop: %s %s", p.id, update.status, update.reason)
+                self._clock.spawn(self._protect_later(p), name=f"reprotect-{p.id}")
+
+    async def _protect_later(self, p: Position) -> None:
+        # A stop expires when its position went flat: give that news time to arrive.
+        await self._clock.sleep(SETTLE_GRACE_MS / 1000)
+        if not p.is_final and self._held_amount(p.symbol):
+            self._want_protection(p)
+
+    def _on_balance(self, change: BalanceChange) -> None:
+        p = self._position_on(change.symbol) if change.symbol else None
+        if p is not None and p.status in WAITING_FOR_ENTRY:
+            p = None
+        if p is not None and change.kind == "FUNDING_FEE" and change.asset == "USDT":
+            p.funding += change.amount
+            self._store.save_position(p.to_record())
+        self._store.add_ledger_entry(
+            LedgerEntry(change.ts_ms, change.kind, change.asset, change.amount, change.symbol,
+                        p.id if p is not None else None)
+        )
+
+    def _position_on(self, symbol: str) -> Position | None:
+        for p in self.positions.values():
+            if p.symbol == symbol and not p.is_final:
+                return p
+        return None
+
+    # -- recovery (start-up) and progress --------------------------------------------------
 
     def track(self, p: Position) -> None:
-        """Resume a position loaded from the store: its orders' fills find it again and, if
-        open, its guard watches the quotes."""
+        """Resume a position loaded from the store: its orders' fills find it again, its
+        working stop is known, and, if open, its guard watches the quotes (or its pending exit
+        waits for its retry time)."""
         self.positions[p.id] = p
         for order in self._store.orders(p.id):
             self._orders[order["client_id"]] = (p, order["purpose"])
+            if order["purpose"] == "stop" and order["status"] is OrderStatus.NEW:
+                self._stops[p.id] = (order["client_id"], order["qty"])
         if p.status == "open":
-            self._guard(p)
+            if p.exit_reason:
+                self._schedule_exit_retry(p)
+            else:
+                self._guard(p)
+
+    def ensure_protected(self, p: Position) -> None:
+        """Size the position's stop to what it holds (start-up: fills while down)."""
+        self._want_protection(p)
 
     async def resolve_in_flight(self, p: Position) -> None:
-        """Settle a position left mid-order: query its last order, never resend blind."""
-        orders = [o for o in self._store.orders(p.id) if o["purpose"] in ("entry", "exit")]
-        if not orders:
+        """Settle a position left mid-order: query its order, never resend blind.
+
+        An exit intent saved without its order (a crash between the two, in stores written
+        before they were saved together) returns to `open` and is resent after a re-read.
+        """
+        entry = p.status in WAITING_FOR_ENTRY
+        wanted = f"{CLIENT_ID_PREFIX}{p.id}-" + ("e" if entry else f"x{p.exit_attempts}")
+        if not entry and p.exit_client_id:
+            wanted = p.exit_client_id
+        found = [o for o in self._store.orders(p.id) if o["client_id"] == wanted]
+        if not found:
+            log.warning("position %s in %s: its order %s was never sent", p.id, p.status, wanted)
+            if entry:
+                p.machine.entry_canceled()
+                self._forget(p)
+                self._store.save_position(p.to_record())
+            else:
+                self._exit_failed(p, None)
             return
-        last = orders[-1]
+        last = found[0]
         request = OrderRequest(
             client_id=last["client_id"],
             symbol=p.symbol,
@@ -439,41 +820,40 @@ class PositionController:
             p.machine.entry_unknown()
         elif p.status == "closing":
             p.machine.exit_unknown()
-        await self._resolve(p, last["purpose"], request)
+        await self._resolve(p, "entry" if entry else "exit", request)
 
     async def resolve_stuck(self, now_ms: int) -> None:
-        """Ask again about orders whose outcome is still unknown because their first query
-        failed too, and about acknowledged entries and exits whose fills have not come after
-        FILL_WAIT_MS (a user-stream outage). A live session runs this periodically, so no
-        exit waits for a restart."""
+        """Make every position progress; a live session runs this periodically, so nothing
+        waits for a restart:
+        - orders whose outcome is still unknown because their first query failed too;
+        - acknowledged entries and exits whose fills have not come after FILL_WAIT_MS (a
+          user-stream outage, an order that expired);
+        - exit intents and protective stops whose retry loop is not running.
+        """
         for p in list(self.positions.values()):
             if p.status.endswith("_in_flight"):
                 await self.resolve_in_flight(p)
-            elif p.status in ("pending_open", "closing"):
-                purpose = "entry" if p.status == "pending_open" else "exit"
-                for client_id, (sent_ms, order) in list(self._acked.items()):
-                    mine = self._orders.get(client_id)
-                    if mine == (p, purpose) and now_ms - sent_ms >= FILL_WAIT_MS:
-                        await self._resolve(p, purpose, order)
-
-    def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
-        """The exchange is flat although the store had the position open: close it here.
-
-        `price` is the best estimate of the exit (the protective stop's fill if it executed,
-        else 0 when unknown; the trade then records zero P&L beyond the fees paid).
-        """
-        p.exit_reason = reason.value
-        remaining = p.qty - p.exit_qty
-        realized = p.direction.sign * (price - p.entry_price) * remaining if price else Decimal(0)
-        p.apply_exit_fill(remaining, price, Decimal(0), realized, now_ms)
-        self._closed(p)
+        for client_id, (sent_ms, order) in list(self._acked.items()):
+            mine = self._orders.get(client_id)
+            if mine is None:
+                del self._acked[client_id]
+            elif now_ms - sent_ms >= FILL_WAIT_MS and not mine[0].is_final:
+                await self._resolve(mine[0], mine[1], order)
+        for p in list(self.positions.values()):
+            if p.status == "open" and p.exit_reason:
+                self._schedule_exit_retry(p)
+            if p.status in ("open", *EXITING):
+                self._want_protection(p)
 
     def adopt_size(self, p: Position, qty: Decimal) -> None:
-        """Fills happened while the bot was down: the exchange's size is what exits must close."""
+        """Fills happened unseen: the exchange's size is what exits must close and what the
+        stop must cover."""
         p.qty = qty + p.exit_qty
-        self._unguard(p)
-        self._guard(p)
+        if p.status == "open" and p.id not in self._retrying:
+            self._unguard(p)
+            self._guard(p)
         self._store.save_position(p.to_record())
+        self._want_protection(p)
 
     def adopt(
         self,
@@ -495,9 +875,9 @@ class PositionController:
             direction=direction,
             planned_qty=qty,
             stop=filters.round_price(entry_price - s * loss_per_unit, up=s < 0),
-            take_profit=Decimal(0),
-            trail_distance=Decimal(0),
-            trail_activation=Decimal(0),
+            take_profit=ZERO,
+            trail_distance=ZERO,
+            trail_activation=ZERO,
             max_hold_ms=0,
             leverage=leverage,
             created_ms=now_ms,
@@ -533,3 +913,11 @@ class PositionController:
             c for c, (q, purpose) in self._orders.items() if q is p and purpose != "stop"
         ]:
             del self._orders[client_id]
+
+
+def _outside_reason(client_id: str) -> ExitReason:
+    if client_id.startswith("autoclose-"):
+        return ExitReason.LIQUIDATION
+    if client_id.startswith("adl_autoclose"):
+        return ExitReason.ADL
+    return ExitReason.EXTERNAL

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 
 from slt.domain.exits import ExitReason
 from slt.domain.position import Position
@@ -52,6 +51,7 @@ async def recover(
     held = {e.symbol: e for e in exchange}
     for p in local:
         controller.track(p)
+    acted: set[int] = set()
     for m in mismatches:
         p = by_id.get(m.position_id) if m.position_id is not None else None
         log.warning("reconcile: %s %s: %s", m.kind, m.symbol, m.detail)
@@ -59,6 +59,11 @@ async def recover(
             await _act(controller, gateway, store, m, p, held.get(m.symbol), policy, now_ms)
         except GatewayError as exc:
             log.error("reconcile: could not act on %s %s: %s", m.kind, m.symbol, exc)
+        if m.position_id is not None:
+            acted.add(m.position_id)
+    for p in local:
+        if p.id not in acted and p.status == "open":
+            controller.ensure_protected(p)  # its stop sized to what it holds
     return RecoveryReport(tuple(mismatches), halts_trading(mismatches, policy))
 
 
@@ -75,14 +80,7 @@ async def _act(
     if m.kind is MismatchKind.IN_FLIGHT and p is not None:
         await controller.resolve_in_flight(p)
     elif m.kind is MismatchKind.CLOSED_WHILE_DOWN and p is not None:
-        price = Decimal(0)
-        for order in reversed(store.orders(p.id)):
-            if order["purpose"] == "stop":
-                stop = await gateway.query(p.symbol, order["client_id"])
-                if stop is not None and stop.filled_qty:
-                    price = stop.avg_price
-                break
-        controller.close_outside(p, ExitReason.CLOSED_WHILE_DOWN, now_ms, price)
+        await controller.settle_flat(p, ExitReason.CLOSED_WHILE_DOWN)
     elif m.kind is MismatchKind.SIZE_MISMATCH and p is not None:
         controller.adopt_size(p, abs(m.exchange_qty))
     elif m.kind is MismatchKind.UNPROTECTED and p is not None:

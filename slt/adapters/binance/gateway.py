@@ -46,6 +46,7 @@ from slt.adapters.binance.common.schemas import (
 from slt.adapters.binance.common.weights import Endpoint
 from slt.adapters.binance.http.client import BinanceHttpClient
 from slt.adapters.binance.http.signing import Param
+from slt.domain.account_events import AccountEvent, AccountListener
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType
 from slt.domain.values import Balance, ExchangePosition, Quote
@@ -84,6 +85,7 @@ class BinanceGateway(OrderGateway):
         self._balance_endpoint = balance_endpoint
         self._services: OrderedDict[str, Service] = OrderedDict()
         self._listeners: list[FillListener] = []
+        self._account_listeners: list[AccountListener] = []
         self._seen_fills: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # -- OrderGateway: orders ----------------------------------------------------------------
@@ -179,6 +181,17 @@ class BinanceGateway(OrderGateway):
             except Exception:
                 log.exception("fill listener failed on %s trade %d", fill.symbol, fill.trade_id)
         return True
+
+    def add_account_listener(self, listener: AccountListener) -> None:
+        self._account_listeners.append(listener)
+
+    def deliver_account_event(self, event: AccountEvent) -> None:
+        """Pass an account event from the user-data stream to the listeners, in order."""
+        for listener in tuple(self._account_listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("account listener failed on %s", event)
 
     # -- beyond the port ---------------------------------------------------------------------
 

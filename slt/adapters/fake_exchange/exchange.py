@@ -9,6 +9,14 @@ from slt.adapters.fake_exchange import codes
 from slt.adapters.fake_exchange.account import Account, opens_exposure
 from slt.adapters.fake_exchange.book import SimOrder, WorkingBook, crosses, fires_at
 from slt.adapters.fake_exchange.codes import rejected
+from slt.domain.account_events import (
+    AccountEvent,
+    AccountListener,
+    AlgoOrderUpdate,
+    AlgoStatus,
+    BalanceChange,
+    PositionUpdate,
+)
 from slt.domain.filters import FilterViolation, SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.values import Balance, ExchangePosition, Quote, Side
@@ -25,6 +33,11 @@ class FakeExchange(OrderGateway):
     Everything happens synchronously inside the call that causes it: `place` has executed, and
     every listener has seen the resulting fills, before its coroutine returns; a quote fires
     working orders before `on_quote` returns. Time comes only from `clock` (fill timestamps).
+
+    Account events follow Binance's: a PositionUpdate after every fill (after the fill itself,
+    so a listener sees the trade before the new amount), an AlgoOrderUpdate whenever a
+    conditional order is placed, canceled, expired or triggered, a BalanceChange per funding
+    charge (`charge_funding`).
     """
 
     def __init__(
@@ -49,6 +62,8 @@ class FakeExchange(OrderGateway):
         self._quotes: dict[str, Quote] = {}
         self._orders: dict[tuple[str, str], SimOrder] = {}
         self._listeners: list[FillListener] = []
+        self._account_listeners: list[AccountListener] = []
+        self._held_back: Decimal | None = None
         self._fills: list[Fill] = []
         self._last_order_id = 0
         self._fault: tuple[BaseException, bool] | None = None
@@ -81,6 +96,34 @@ class FakeExchange(OrderGateway):
         (and may fill) before `exc` is raised, like an acknowledgement lost on the way back.
         """
         self._fault = (exc, after_execution)
+
+    def fill_next_partly(self, qty: Decimal) -> None:
+        """Make the next MARKET order execute only `qty` now (0: nothing); the rest stays
+        working until `fill_rest` or `expire_rest`, like an order eating a thin book."""
+        self._held_back = qty
+
+    def fill_rest(self, symbol: str, client_id: str) -> None:
+        """Execute what remains of a partly filled order at the current quote."""
+        order = self._orders[(symbol, client_id)]
+        quote = self._quotes[symbol]
+        qty = self._executable(order.request, order.remaining)
+        if qty > 0:
+            self._execute(order, qty, _taker_price(order.request.side, quote), maker=False)
+
+    def expire_rest(self, symbol: str, client_id: str) -> None:
+        """End a partly filled order: EXPIRED, keeping what it filled."""
+        order = self._orders[(symbol, client_id)]
+        self._finish(order, OrderStatus.EXPIRED, "expired in match")
+
+    def charge_funding(self, symbol: str, rate: Decimal) -> Decimal:
+        """Settle funding on `symbol`'s position at the mark: longs pay a positive rate.
+        Returns the signed change of the wallet."""
+        qty = self._account.qty(symbol)
+        amount = -qty * self._mark(symbol) * rate
+        if qty:
+            self._account.wallet += amount
+            self._emit(BalanceChange("USDT", amount, "FUNDING_FEE", symbol, self._clock.now_ms()))
+        return amount
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderState]:
         """Working orders, of one symbol or all, in arrival order."""
@@ -150,6 +193,21 @@ class FakeExchange(OrderGateway):
     def add_fill_listener(self, listener: FillListener) -> None:
         self._listeners.append(listener)
 
+    def add_account_listener(self, listener: AccountListener) -> None:
+        self._account_listeners.append(listener)
+
+    def _emit(self, event: AccountEvent) -> None:
+        for listener in tuple(self._account_listeners):
+            listener(event)
+
+    def _algo(self, order: SimOrder, status: AlgoStatus) -> None:
+        req = order.request
+        if req.type.is_conditional:
+            self._emit(
+                AlgoOrderUpdate(req.client_id, req.symbol, status, order.reason,
+                                self._clock.now_ms())
+            )
+
     # -- placement ---------------------------------------------------------------------------
 
     def _place(self, req: OrderRequest) -> OrderState:
@@ -198,7 +256,11 @@ class FakeExchange(OrderGateway):
         if not self._margin_ok(req, qty, price, self._taker_fee):
             raise rejected(codes.MARGIN_INSUFFICIENT)
         order = self._accept(req, qty)
-        self._execute(order, qty, price, maker=False)
+        now, self._held_back = self._held_back, None
+        if now is not None:
+            qty = min(qty, now)
+        if qty > 0:
+            self._execute(order, qty, price, maker=False)
         return order.state()
 
     def _rest(self, req: OrderRequest, quote: Quote | None) -> OrderState:
@@ -209,6 +271,7 @@ class FakeExchange(OrderGateway):
         order = self._accept(req, req.qty)
         order.fires_at = fires_at(req)
         self._book.add(order)
+        self._algo(order, AlgoStatus.NEW)
         return order.state()
 
     def _accept(self, req: OrderRequest, qty: Decimal) -> SimOrder:
@@ -240,7 +303,9 @@ class FakeExchange(OrderGateway):
             self._finish(order, OrderStatus.EXPIRED, NO_MARGIN)
         else:
             order.qty = order.filled_qty + qty
+            self._algo(order, AlgoStatus.TRIGGERED)
             self._execute(order, qty, price, maker=maker)
+            self._algo(order, AlgoStatus.FINISHED)
 
     def _execute(self, order: SimOrder, qty: Decimal, price: Decimal, *, maker: bool) -> None:
         """Book one trade of `qty` (all or part of what remains) and publish its Fill."""
@@ -269,6 +334,8 @@ class FakeExchange(OrderGateway):
         self._knock_out_reduce_only(req.symbol)
         for listener in tuple(self._listeners):
             listener(fill)
+        position = self._account.position(req.symbol)
+        self._emit(PositionUpdate(req.symbol, position.qty, position.entry, "ORDER", fill.ts_ms))
 
     def _knock_out_reduce_only(self, symbol: str) -> None:
         position = self._account.qty(symbol)
@@ -280,6 +347,7 @@ class FakeExchange(OrderGateway):
         order.status = status
         order.reason = reason
         self._book.remove(order)
+        self._algo(order, AlgoStatus(status))
 
     # -- account helpers ---------------------------------------------------------------------
 
