@@ -52,6 +52,7 @@ def quote(bid: float, ask: float, ts_ms: int = 2_000, symbol: str = "BTCUSDT") -
 
 async def run_clock(clock: SimulatedClock, until_ms: int) -> None:
     """Let simulated time pass to `until_ms`, waking every timer due on the way."""
+    await clock.settle()  # tasks spawned just before start their timers first
     while clock.next_due_ms <= until_ms:
         clock.fire_due()
         await clock.settle()

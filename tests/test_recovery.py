@@ -186,3 +186,44 @@ def test_missing_protective_stop_is_placed_again() -> None:
     asyncio.run(main())
 
 
+
+
+def test_kill_9_between_saving_closing_and_saving_the_exit_order_resolves_on_restart() -> None:
+    async def main() -> None:
+        world = World()
+        p = await world.open_long()
+        # A store written by a bot that saved `closing` and died before saving its exit order.
+        p.exit_reason = "take_profit"
+        p.exit_attempts = 1
+        p.machine.request_exit()
+        world.store.save_position(p.to_record())
+        controller, report = await world.restart()
+        assert [m.kind for m in report.mismatches] == [MismatchKind.IN_FLIGHT]
+        [resumed] = controller.positions.values()
+        assert resumed.status == "open" and resumed.exit_reason == "take_profit"
+        await run_clock(world.clock, resumed.next_exit_ms)
+        assert resumed.status == "closed"
+        exits = [o["client_id"] for o in world.store.orders(p.id) if o["purpose"] == "exit"]
+        assert exits == [f"slt{p.id}-x2"]
+        assert await world.exchange.positions() == []
+
+    asyncio.run(main())
+
+
+def test_a_restart_sizes_the_stop_to_fills_made_while_down() -> None:
+    async def main() -> None:
+        world = World()
+        p = await world.open_long()
+        world.first.alive = False
+        await world.exchange.place(OrderRequest("web_add", "BTCUSDT", Side.BUY,
+                                                OrderType.MARKET, Decimal("0.2")))
+        controller, report = await world.restart()
+        assert [m.kind for m in report.mismatches] == [MismatchKind.SIZE_MISMATCH]
+        [resumed] = controller.positions.values()
+        assert resumed.qty == Decimal("0.7")
+        stops = {o.client_id for o in await world.exchange.open_orders("BTCUSDT")}
+        assert stops == {f"slt{p.id}-s2"}
+        [s2] = [o for o in world.store.orders(p.id) if o["client_id"] == f"slt{p.id}-s2"]
+        assert s2["qty"] == Decimal("0.7")
+
+    asyncio.run(main())

@@ -16,7 +16,7 @@ import pytest
 from slt.adapters.sqlite_store import SqliteStore
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.values import Direction, Side
-from slt.ports.store import BreakerEvent, TradeRecord
+from slt.ports.store import BreakerEvent, DayTally, LedgerEntry, TradeRecord
 
 
 def exact(value: Any) -> Any:
@@ -506,3 +506,31 @@ def test_a_store_is_not_shared_across_threads(store: SqliteStore) -> None:
     worker.join()
     assert len(errors) == 1
     assert isinstance(errors[0], sqlite3.ProgrammingError)
+
+
+def test_position_and_its_order_are_saved_together_or_not_at_all(store: SqliteStore) -> None:
+    order = OrderRequest("slt1-x1", "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal("0.5"),
+                         reduce_only=True)
+    store.save_position({"id": 1, "symbol": "BTCUSDT", "status": "open"})
+    store.save_position_with_order({"id": 1, "symbol": "BTCUSDT", "status": "closing"}, "exit",
+                                   order)
+    assert store.open_positions()[0]["status"] == "closing"
+    assert [o["client_id"] for o in store.orders(1)] == ["slt1-x1"]
+    with pytest.raises(sqlite3.IntegrityError):  # the same client id again: nothing is kept
+        store.save_position_with_order({"id": 1, "symbol": "BTCUSDT", "status": "open"},
+                                       "exit", order)
+    assert store.open_positions()[0]["status"] == "closing"
+
+
+def test_ledger_and_day_tally_come_back_exactly(store: SqliteStore) -> None:
+    entry = LedgerEntry(5, "FUNDING_FEE", "USDT", Decimal("-0.0100"), "BTCUSDT", 3)
+    store.add_ledger_entry(entry)
+    store.add_ledger_entry(LedgerEntry(9, "COMMISSION", "BNB", Decimal("-0.001")))
+    assert exact(store.ledger()) == exact([entry, LedgerEntry(9, "COMMISSION", "BNB",
+                                                                Decimal("-0.001"))])
+    assert [e.kind for e in store.ledger(since_ms=6)] == ["COMMISSION"]
+    assert store.day_tally(20_000) is None
+    store.save_day_tally(DayTally(20_000, Decimal("1000.50"), Decimal("-3.2")))
+    assert exact(store.day_tally(20_000)) == exact(
+        DayTally(20_000, Decimal("1000.50"), Decimal("-3.2"))
+    )

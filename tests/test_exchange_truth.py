@@ -1,0 +1,389 @@
+"""Issue 9: positions follow the exchange's truth. Each test reproduces one reported failure
+against the real PositionController, FakeExchange and SQLite store on a simulated clock."""
+
+import asyncio
+import dataclasses
+import itertools
+from decimal import Decimal
+
+from test_position_controller import Rig
+
+from slt.domain.breaker import FailureKind
+from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
+from slt.domain.values import Side
+from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
+from slt.position_controller import ExitSettings
+
+from factories import quote, run_clock
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+async def working_stops(rig: Rig) -> list[tuple[str, Decimal]]:
+    """(client id, quantity) of the orders working on the exchange."""
+    sent = {o["client_id"]: o["qty"] for p in (1, 2) for o in rig.store.orders(p)}
+    return [(o.client_id, sent[o.client_id]) for o in await rig.exchange.open_orders("BTCUSDT")]
+
+
+def count_places(rig: Rig, purpose_prefix: str = "-x") -> list[str]:
+    """Wrap the exchange's `place`: the client ids of the matching orders that reached it."""
+    sent: list[str] = []
+    real = rig.exchange.place
+
+    async def counting(order: OrderRequest):  # type: ignore[no-untyped-def]
+        if purpose_prefix in order.client_id:
+            sent.append(order.client_id)
+        return await real(order)
+
+    rig.exchange.place = counting  # type: ignore[method-assign]
+    return sent
+
+
+# -- 1. entry filled in several pieces ----------------------------------------------------
+
+
+def test_entry_filled_in_pieces_resizes_the_stop_to_the_filled_size_without_a_gap() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.exchange.fill_next_partly(Decimal("0.2"))
+        p = await rig.open()
+        assert p.status == "open" and p.qty == Decimal("0.2")
+        assert [q for _, q in await working_stops(rig)] == [Decimal("0.2")]
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-e")
+        await rig.clock.settle()
+        assert p.qty == Decimal("0.5")
+        # the new stop covers everything; the one it replaced is gone
+        assert await working_stops(rig) == [(f"slt{p.id}-s2", Decimal("0.5"))]
+        await rig.tick(9_900.0, 9_900.1)
+        assert p.status == "closed" and p.exit_reason == "stop_loss"
+        assert await rig.exchange.positions() == []
+
+    run(main())
+
+
+def test_an_entry_fill_while_closing_grows_the_position_and_the_exit_finishes_the_rest() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.exchange.fill_next_partly(Decimal("0.2"))
+        p = await rig.open()
+        rig.exchange.fill_next_partly(Decimal(0))  # the exit waits in the book
+        await rig.tick(10_200.1, 10_200.2)  # take-profit
+        assert p.status == "closing"
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-e")  # used to raise TransitionNotAllowed
+        assert p.status == "closing" and p.qty == Decimal("0.5")
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-x1")  # fills the 0.2 it was sized for
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_reason == "take_profit"
+        assert p.exit_qty == Decimal("0.5")
+        assert await rig.exchange.positions() == []
+
+    run(main())
+
+
+def test_adopting_the_exchange_size_resizes_the_stop() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        rig.controller.adopt_size(p, Decimal("0.3"))
+        await rig.clock.settle()
+        assert await working_stops(rig) == [(f"slt{p.id}-s2", Decimal("0.3"))]
+
+    run(main())
+
+
+# -- 2. a stop fill that never arrives ----------------------------------------------------
+
+
+def test_a_lost_stop_fill_settles_the_position_with_one_exit_attempt_not_one_per_quote() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        sent = count_places(rig)
+        rig.exchange._listeners.clear()  # type: ignore[attr-defined]  # the stream is deaf
+        rig.exchange._account_listeners.clear()  # type: ignore[attr-defined]
+        for _ in range(21):
+            await rig.tick(9_850.0, 9_850.1)  # the stop fired at the first of them
+        assert sent == [f"slt{p.id}-x1"]  # refused -2022, then the re-read found it flat
+        assert p.status == "closed" and p.exit_reason == "stop_loss"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("9850.0")  # the stop's fill, from its query
+        assert rig.controller.positions == {}
+
+    run(main())
+
+
+# -- 3. exits back off under 429 and 418 ----------------------------------------------------
+
+
+def test_a_429_storm_sends_one_exit_per_retry_after_not_one_per_quote() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        real = rig.exchange.place
+        throttled = [True]
+
+        async def limited(order: OrderRequest):  # type: ignore[no-untyped-def]
+            if throttled[0]:
+                raise ExchangeDown(FailureKind.RATE_LIMIT_429, "429", retry_after_ms=30_000)
+            return await real(order)
+
+        rig.exchange.place = limited  # type: ignore[method-assign]
+        sent = count_places(rig)
+        start = rig.clock.now_ms()
+        for k in range(100):  # 10 s of quotes past the take-profit
+            ts = start + 100 * (k + 1)
+            await run_clock(rig.clock, ts)
+            q = quote(10_300.0, 10_300.1, ts)
+            rig.exchange.on_quote(q)
+            rig.controller.on_quote(q)
+        await rig.clock.settle()
+        assert len(sent) == 1 and p.status == "open"
+        assert p.next_exit_ms >= start + 100 + 30_000  # Retry-After honoured
+        throttled[0] = False
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert len(sent) == 2 and p.status == "closed"
+
+    run(main())
+
+
+def test_during_an_ip_ban_nothing_is_sent_or_written_per_quote() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        ban_until = rig.clock.now_ms() + 120_000
+        rig.exchange.fail_next(ExchangeDown(FailureKind.IP_BAN_418, "418", ban_until_ms=ban_until))
+        for _ in range(50):
+            await rig.tick(10_300.0, 10_300.1)
+        exits = [o for o in rig.store.orders(p.id) if o["purpose"] == "exit"]
+        assert len(exits) == 1 and exits[0]["status"] is OrderStatus.REJECTED
+        assert p.next_exit_ms == ban_until and p.status == "open"
+        await run_clock(rig.clock, ban_until)
+        assert p.status == "closed"
+
+    run(main())
+
+
+def test_backoff_doubles_while_the_exchange_keeps_refusing() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        real = rig.exchange.place
+        times: list[int] = []
+
+        async def down(order: OrderRequest):  # type: ignore[no-untyped-def]
+            if "-x" in order.client_id and len(times) < 4:
+                times.append(rig.clock.now_ms())
+                raise ExchangeDown(FailureKind.SERVER_5XX, "502")
+            return await real(order)
+
+        rig.exchange.place = down  # type: ignore[method-assign]
+        await rig.tick(10_300.0, 10_300.1)
+        await run_clock(rig.clock, rig.clock.now_ms() + 60_000)
+        assert p.status == "closed"
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert gaps == [1_000, 2_000, 4_000]
+
+    run(main())
+
+
+# -- 5. no stop and the unprotected exit lost ---------------------------------------------
+
+
+def test_an_unprotected_position_whose_exit_was_lost_is_retried_until_flat() -> None:
+    async def main() -> None:
+        rig = Rig()
+        real = rig.exchange.place
+        alarms: list[bool] = []
+        rig.controller.add_protection_listener(lambda p, ok, detail: alarms.append(ok))
+
+        async def no_stops(order: OrderRequest):  # type: ignore[no-untyped-def]
+            if order.type is OrderType.STOP_MARKET:
+                raise OrderRejected(-4045, "Reach max stop order limit.")
+            if "-x1" in order.client_id:
+                raise OrderOutcomeUnknown("timeout")  # never reached the exchange
+            return await real(order)
+
+        rig.exchange.place = no_stops  # type: ignore[method-assign]
+        p = await rig.open()
+        assert p.status == "open" and p.exit_reason == "unprotected"  # waiting for its retry
+        await run_clock(rig.clock, rig.clock.now_ms() + 5_000)
+        assert p.status == "closed" and p.exit_reason == "unprotected"
+        assert alarms and not any(alarms)
+        assert await rig.exchange.positions() == []
+
+    run(main())
+
+
+def test_a_stop_placement_that_fails_is_retried_until_it_stands_and_alarms_each_time() -> None:
+    async def main() -> None:
+        rig = Rig()
+        real = rig.exchange.place
+        refusals = [2]
+        alarms: list[bool] = []
+        rig.controller.add_protection_listener(lambda p, ok, detail: alarms.append(ok))
+        ban_until = rig.clock.now_ms() + 600_000
+
+        async def flaky(order: OrderRequest):  # type: ignore[no-untyped-def]
+            if order.type is OrderType.STOP_MARKET and refusals[0]:
+                refusals[0] -= 1
+                raise ExchangeDown(FailureKind.SERVER_5XX, "503")
+            if "-x" in order.client_id:  # the unprotected exit cannot go either
+                raise ExchangeDown(FailureKind.IP_BAN_418, "418", ban_until_ms=ban_until)
+            return await real(order)
+
+        rig.exchange.place = flaky  # type: ignore[method-assign]
+        p = await rig.open()
+        await run_clock(rig.clock, rig.clock.now_ms() + 10_000)
+        assert alarms == [False, False, True]
+        assert await working_stops(rig) == [(f"slt{p.id}-s3", Decimal("0.5"))]
+        assert p.status == "open" and p.next_exit_ms == ban_until
+
+    run(main())
+
+
+# -- 6. EXPIRED / CANCELED with nothing filled ----------------------------------------------
+
+
+def test_an_entry_that_expires_unfilled_ends_canceled_and_frees_the_symbol() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.exchange.fill_next_partly(Decimal(0))
+        p = await rig.open()
+        assert p.status == "pending_open"
+        rig.exchange.expire_rest("BTCUSDT", f"slt{p.id}-e")
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 5_000)
+        assert p.status == "canceled"
+        assert rig.controller.open_symbols() == set() and rig.store.open_positions() == []
+
+    run(main())
+
+
+def test_an_exit_that_expires_unfilled_returns_to_open_and_is_sent_again() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fill_next_partly(Decimal(0))
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closing"
+        rig.exchange.expire_rest("BTCUSDT", f"slt{p.id}-x1")
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 5_000)
+        assert p.status == "open" and p.exit_reason == "take_profit"
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert p.status == "closed" and p.exit_attempts == 2
+
+    run(main())
+
+
+# -- 7. closed outside the bot ----------------------------------------------------------------
+
+
+def outside(client_id: str, qty: str) -> OrderRequest:
+    return OrderRequest(client_id, "BTCUSDT", Side.SELL, OrderType.MARKET, Decimal(qty),
+                        reduce_only=True)
+
+
+def test_a_liquidation_fill_closes_the_position_at_its_price() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        await rig.tick(9_950.0, 9_950.1)
+        await rig.exchange.place(outside("autoclose-1733472000000", "0.5"))
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_reason == "liquidation"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("9950.0")
+        assert await working_stops(rig) == []
+
+    run(main())
+
+
+def test_an_adl_fill_is_named_adl_and_a_manual_partial_close_resizes_the_stop() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        await rig.exchange.place(outside("web_manual1", "0.2"))
+        await rig.clock.settle()
+        assert p.status == "open" and p.remaining == Decimal("0.3")
+        assert await working_stops(rig) == [(f"slt{p.id}-s2", Decimal("0.3"))]
+        await rig.exchange.place(outside("adl_autoclose", "0.3"))
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_reason == "adl"
+
+    run(main())
+
+
+def test_a_flat_snapshot_without_fills_settles_at_the_last_quote_never_at_zero() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange._listeners.clear()  # type: ignore[attr-defined]
+        rig.exchange._account_listeners.clear()  # type: ignore[attr-defined]
+        await rig.tick(10_050.0, 10_050.1)
+        await rig.exchange.place(outside("web_manual2", "0.5"))
+        await rig.controller.reconcile(await rig.exchange.positions(), rig.clock.now_ms())
+        assert p.status == "closed" and p.exit_reason == "external"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("10050.0")
+
+    run(main())
+
+
+def test_an_unknown_position_on_the_stream_halts_entries_by_default() -> None:
+    async def main() -> None:
+        rig = Rig()
+        await rig.tick(10_000.0, 10_000.1)
+        await rig.exchange.place(OrderRequest("web_x", "BTCUSDT", Side.BUY, OrderType.MARKET,
+                                              Decimal("0.1")))
+        await run_clock(rig.clock, rig.clock.now_ms() + 5_000)
+        assert "unknown to the bot" in rig.controller.halted
+
+    run(main())
+
+
+# -- 8. algo updates, funding, fees in BNB ---------------------------------------------------
+
+
+def test_a_stop_cancelled_on_the_exchange_is_placed_again() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        await rig.exchange.cancel("BTCUSDT", f"slt{p.id}-s1")
+        await run_clock(rig.clock, rig.clock.now_ms() + 5_000)
+        assert await working_stops(rig) == [(f"slt{p.id}-s2", Decimal("0.5"))]
+
+    run(main())
+
+
+def test_funding_is_booked_per_position_and_in_the_trade_pnl() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        paid = rig.exchange.charge_funding("BTCUSDT", Decimal("0.0001"))
+        assert paid < 0
+        [entry] = rig.store.ledger()
+        assert (entry.kind, entry.amount, entry.position_id) == ("FUNDING_FEE", paid, p.id)
+        await rig.tick(10_200.1, 10_200.2)
+        [trade] = rig.store.trades()
+        assert trade.pnl == p.realized_pnl - p.fees + paid
+
+    run(main())
+
+
+def test_a_fee_paid_in_bnb_is_never_booked_as_usdt() -> None:
+    async def main() -> None:
+        rig = Rig()
+        listeners = rig.exchange._listeners  # type: ignore[attr-defined]
+        deliver = listeners[0]
+
+        def in_bnb(fill: Fill) -> None:
+            deliver(dataclasses.replace(fill, fee=Decimal("0.004"), fee_asset="BNB"))
+
+        listeners[0] = in_bnb
+        p = await rig.open()
+        assert p.fees == 0
+        [entry] = rig.store.ledger()
+        assert (entry.kind, entry.asset, entry.amount) == ("COMMISSION", "BNB", Decimal("-0.004"))
+
+    run(main())
