@@ -38,7 +38,7 @@ from slt.domain.filters import SymbolFilters
 from slt.domain.position import Position
 from slt.domain.sizing import RiskLimits, Sizing, entry_gate, size_entry
 from slt.domain.strategy import Candidate, EmaTrendParams, TrendSignals
-from slt.domain.values import DAY_MS, HOUR_MS, Balance, Quote
+from slt.domain.values import HOUR_MS, Balance, Quote
 from slt.learner.config import LearnerConfig
 from slt.learner.features import feature_vector, named
 from slt.learner.registry import ModelRegistry
@@ -59,6 +59,7 @@ from slt.ports.order_gateway import GatewayError, GatewayUnavailable, OrderGatew
 from slt.ports.price_feed import PriceFeed
 from slt.ports.store import Store
 from slt.position_controller import PositionController
+from slt.trader.day_book import DayBook
 from slt.trader.virtual import VirtualBook
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ class SelfLearningTrader:
         self._retrain_period_ms = period_ms
         self._next_retrain_ms = clock.now_ms() + period_ms if period_ms else NEVER
         self._training: asyncio.Task[None] | None = None
-        self._day = -1
-        self.day_start_equity = Decimal(0)
-        self.day_realized = Decimal(0)
+        self.days = DayBook(store, clock.now_ms())
         self.candidates = 0
         self.entries = 0
         controller.add_closed_listener(self._on_closed)
@@ -140,6 +139,12 @@ class SelfLearningTrader:
     # -- trading cycle ---------------------------------------------------------------------
 
     async def trading_cycle(self, now_ms: int) -> None:
+        if self.days.due(now_ms):
+            try:
+                self.days.roll(now_ms, (await self._gateway.balance()).equity)
+            except GatewayError as exc:
+                # No entries on yesterday's figures (below); exits go on; the next cycle retries.
+                log.warning("the day cannot roll yet (no balance): %s", exc)
         candidates: list[tuple[Candidate, Quote]] = []
         for symbol, interval_ms, bar, snapshot in self._data.roll(now_ms):
             if interval_ms != self._tf:
@@ -164,7 +169,7 @@ class SelfLearningTrader:
                 values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms)
                 candidates.append((replace(candidate, features=named(values)), q))
         self._maybe_retrain(now_ms)
-        if candidates:
+        if candidates and not self.days.due(now_ms):
             await self._decide(candidates, now_ms)
 
     async def _decide(self, candidates: list[tuple[Candidate, Quote]], now_ms: int) -> None:
@@ -181,7 +186,6 @@ class SelfLearningTrader:
         if gate is not None:
             order.sort(key=lambda i: -(scores[i] or 0.0))  # best expected R first
         balance = await self._gateway.balance()
-        self._roll_day(now_ms, balance)
         for i in order:
             candidate, q = candidates[i]
             taken_by = self._taken_by(gate is not None, scores[i])
@@ -200,13 +204,6 @@ class SelfLearningTrader:
 
     async def virtual_cycle(self, now_ms: int) -> None:
         self._virtual.cycle(now_ms, self._latest)
-
-    def _roll_day(self, now_ms: int, balance: Balance) -> None:
-        day = now_ms // DAY_MS
-        if day != self._day:
-            self._day = day
-            self.day_start_equity = balance.equity
-            self.day_realized = Decimal(0)
 
     async def _consider(self, decision: Decision, q: Quote, balance: Balance, now_ms: int) -> bool:
         """Take the candidate if risk allows; otherwise follow it virtually. True if taken."""
@@ -241,8 +238,8 @@ class SelfLearningTrader:
         rejection = entry_gate(
             symbol=candidate.symbol,
             open_symbols=self._controller.open_symbols(),
-            day_start_equity=self.day_start_equity,
-            day_realized_pnl=self.day_realized,
+            day_start_equity=self.days.start_equity,
+            day_realized_pnl=self.days.realized,
             unrealized_pnl=balance.unrealized_pnl,
             limits=self._limits,
         )
@@ -268,8 +265,7 @@ class SelfLearningTrader:
     # -- outcomes and learning -------------------------------------------------------------
 
     def _on_closed(self, p: Position) -> None:
-        if p.closed_ms // DAY_MS == self._day:
-            self.day_realized += p.net_pnl
+        self.days.book(p.closed_ms, p.net_pnl)
         decision = self._taken.pop(p.id, None)
         if decision is None:
             return
