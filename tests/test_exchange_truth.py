@@ -387,3 +387,20 @@ def test_a_fee_paid_in_bnb_is_never_booked_as_usdt() -> None:
         assert (entry.kind, entry.asset, entry.amount) == ("COMMISSION", "BNB", Decimal("-0.004"))
 
     run(main())
+
+
+# -- 12. paper mode at shutdown ----------------------------------------------------------------
+
+
+def test_paper_positions_are_closed_at_shutdown_at_their_last_quote() -> None:
+    async def main() -> None:
+        rig = Rig()
+        p = await rig.open()
+        await rig.tick(10_050.0, 10_050.1)
+        await rig.controller.close_for_shutdown()
+        assert p.status == "closed" and p.exit_reason == "shutdown"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("10050.0")
+        assert await rig.exchange.positions() == []
+
+    run(main())

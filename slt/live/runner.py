@@ -9,7 +9,8 @@ Start-up, in this order, before any order can be sent:
 5. market streams, the user-data stream (real orders), then the scheduler's loops.
 
 Paper mode (the default) trades a FakeExchange fed with the live quotes: real market data,
-simulated fills, its own state file; its simulated account starts afresh at every start.
+simulated fills, its own state file; its simulated account starts afresh at every start, so
+positions still open at shutdown are closed at their last quote (exit reason `shutdown`).
 On SIGINT/SIGTERM: entries stop, protective stops stay on the exchange, the store is flushed.
 """
 
@@ -187,6 +188,8 @@ async def _session(  # type: ignore[no-untyped-def]
         await stop.wait()
     finally:
         controller.halt_entries("shutdown")
+        if not options.real_orders:
+            await controller.close_for_shutdown()  # the paper exchange ends with the process
         status.cancel()
         feed_watch.cancel()
         resolver.cancel()

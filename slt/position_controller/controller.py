@@ -21,6 +21,7 @@ The exchange's position amount is the truth:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,7 +218,7 @@ class PositionController:
         p.exit_reason = decision.reason.value
         self._send_exit(p)
 
-    def _send_exit(self, p: Position) -> None:
+    def _send_exit(self, p: Position) -> asyncio.Task[GatewayError | None]:
         """`closing` and the exit order are saved together, then the order goes out."""
         p.exit_attempts += 1
         order = OrderRequest(
@@ -232,7 +233,7 @@ class PositionController:
         p.machine.request_exit()
         self._orders[order.client_id] = (p, "exit")
         self._store.save_position_with_order(p.to_record(), "exit", order)
-        self._clock.spawn(self._place(p, "exit", order), name=f"exit-{p.id}")
+        return self._clock.spawn(self._place(p, "exit", order), name=f"exit-{p.id}")
 
     def check_indicators(self, symbol: str, momentum: float, now_ms: int, q: Quote) -> None:
         """Rules that need indicators (reversal) and time (max holding), on a closed bar."""
@@ -247,6 +248,19 @@ class PositionController:
             q = quotes.get(p.symbol)
             if p.status == "open" and q is not None:
                 self.request_exit(p, ExitDecision(reason, q.mid))
+
+    async def close_for_shutdown(self) -> None:
+        """Paper trading: the simulated exchange does not outlive the process, so its open
+        positions are closed at their last quote (reason `shutdown`) instead of being found
+        flat, and priced by guess, at the next start. Waits until the exits were answered."""
+        exits = []
+        for p in sorted(self.positions.values(), key=lambda p: p.id):
+            if p.status == "open" and p.id not in self._retrying and p.symbol in self._last:
+                self._unguard(p)
+                p.exit_reason = ExitReason.SHUTDOWN.value
+                exits.append(self._send_exit(p))
+        for task in exits:
+            await task
 
     def _exit_failed(self, p: Position, exc: GatewayError | None) -> None:
         """Back to `open` with the intent kept; a timer resends it after the backoff."""

@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.clocks.live import LiveClock
+from slt.adapters.sqlite_store import SqliteStore
 from slt.config import load_settings
 from slt.credentials import Credentials
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.values import Quote, Side
 from slt.emulator import Emulator, EmulatorConfig
 from slt.live.runner import LiveOptions, StartupRefused, run_live
+
+from factories import open_position
 
 TIMEOUT_S = 30.0
 
@@ -111,3 +114,17 @@ def test_real_orders_without_credentials_are_refused() -> None:
     settings = dataclasses.replace(load_settings())
     with pytest.raises(StartupRefused, match="credentials"):
         asyncio.run(run_live(settings, options, asyncio.Event()))
+
+
+def test_a_paper_position_left_by_a_crash_is_never_closed_at_price_zero(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with SqliteStore(state / "paper.db") as store:
+        p = open_position(entry="90000.0", qty="0.01", stop="89000.0", take_profit="91000.0")
+        store.save_position(p.to_record())
+    code, _, _ = asyncio.run(session(tmp_path, False, nothing, fresh_feed))
+    assert code == 0
+    with SqliteStore(state / "paper.db") as store:
+        [trade] = store.trades()
+        assert store.open_positions() == []
+    assert trade.exit_reason == "closed_while_down" and trade.exit_price == Decimal("90000.0")
