@@ -47,6 +47,7 @@ def _exit_settings(settings: Settings) -> ExitSettings:
         hard_loss_fraction=e.hard_loss_fraction,
         trail_activation_r=e.trail_activation_r,
         exchange_stop=e.exchange_stop,
+        on_mismatch=settings.live.on_mismatch,
     )
 
 

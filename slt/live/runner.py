@@ -170,6 +170,7 @@ async def _session(  # type: ignore[no-untyped-def]
             reconcile=lambda: _reconcile_after_reconnect(controller, gateway),
             config=UserStreamConfig(base_url=settings.live.ws_url),
             rng=container.rng(),
+            fee_to_usdt=_usdt_value(feed),
         )
         await user.start()
     await _warm_up(container, history, symbols, settings)
@@ -290,6 +291,19 @@ async def _working_orders(exchange: object, real: bool) -> list[WorkingOrder]:
         ]
         return orders + algos
     return []  # the paper exchange starts empty at every start
+
+
+def _usdt_value(feed) -> Callable[[str, Decimal], Decimal | None]:  # type: ignore[no-untyped-def]
+    """A commission paid in another asset (BNB), at that asset's USDT mid when the feed follows
+    it; None otherwise, and the fill keeps the fee in its own asset."""
+
+    def convert(asset: str, amount: Decimal) -> Decimal | None:
+        age = feed.latest(f"{asset}USDT")
+        if age is None or age.stale:
+            return None
+        return amount * Decimal(repr(age.quote.mid))
+
+    return convert
 
 
 async def _reconcile_after_reconnect(controller, gateway) -> None:  # type: ignore[no-untyped-def]

@@ -216,6 +216,14 @@ def test_user_event_in_stream_mode_envelope() -> None:
     assert to_fill(u).fee == Decimal("0.26567600")
 
 
+def test_a_fee_left_in_bnb_keeps_its_asset_and_a_converted_one_is_usdt() -> None:
+    raw = load("synthetic/ORDER_TRADE_UPDATE__TRADE__stream-mode-envelope.json")
+    raw["data"]["o"]["N"] = "BNB"
+    u = decode_user_frame(orjson.dumps(raw))
+    assert isinstance(u, OrderTradeUpdate)
+    assert (to_fill(u).fee_asset, to_fill(u, Decimal("0.1")).fee_asset) == ("BNB", "USDT")
+
+
 @pytest.mark.parametrize(("patch", "kind"), [
     ({"o": None}, DropKind.MISSING_FIELD),
     ({"o": "x"}, DropKind.WRONG_TYPE),

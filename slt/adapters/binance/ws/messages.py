@@ -636,7 +636,8 @@ def to_order_state(u: OrderTradeUpdate) -> OrderState:
 
 def to_fill(u: OrderTradeUpdate, fee: Decimal | None = None) -> Fill:
     """The fill of a TRADE execution. `fee` overrides `n` once converted to USDT by the caller
-    (Binance charges in BNB when the BNB fee discount is on)."""
+    (Binance charges in BNB when the BNB fee discount is on); a fee left unconverted keeps its
+    asset, so that it is never booked as USDT."""
     o = u.o
     try:
         side = Side(o.S)
@@ -646,6 +647,7 @@ def to_fill(u: OrderTradeUpdate, fee: Decimal | None = None) -> Fill:
         symbol=o.s, client_id=o.c, trade_id=o.t, side=side, qty=o.l, price=o.L,
         fee=o.n if fee is None else fee, realized_pnl=o.rp, ts_ms=o.T,
         order_status=order_status(o.X), reduce_only=o.R, is_maker=o.m,
+        fee_asset="USDT" if fee is not None or o.N is None else o.N,
     )
 
 
