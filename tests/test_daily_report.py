@@ -6,7 +6,7 @@ from pathlib import Path
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
-from slt.ports.store import BreakerEvent, TradeRecord
+from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord
 from slt.reporter import DailyReporter
 
 DAY = int(datetime(2025, 12, 2, tzinfo=UTC).timestamp() * 1000)
@@ -46,3 +46,17 @@ def test_report_covers_exactly_the_utc_day_that_ended(tmp_path: Path) -> None:
     assert "- stop_loss: 1" in text and "- take_profit: 1" in text
     assert "NORMAL -> WARNING (SERVER_5XX)" in text
     assert "100.0000" not in text
+
+
+def test_report_shows_the_days_funding_and_fees_left_in_bnb(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:")
+    store.add_ledger_entry(LedgerEntry(DAY - 1, "FUNDING_FEE", "USDT", Decimal("-9")))
+    store.add_ledger_entry(LedgerEntry(DAY + 1, "FUNDING_FEE", "USDT", Decimal("-0.25"), "X", 1))
+    store.add_ledger_entry(LedgerEntry(DAY + 2, "FUNDING_FEE", "USDT", Decimal("0.05"), "Y"))
+    store.add_ledger_entry(LedgerEntry(DAY + 3, "COMMISSION", "BNB", Decimal("-0.004"), "X", 1))
+    reporter = DailyReporter(store, None, tmp_path)
+    text = asyncio.run(reporter.report(DAY + 86_400_000)).read_text()
+    assert (
+        "- funding and other account moves: commission -0.0040 BNB (not in the USDT totals);"
+        " funding_fee -0.2000 USDT" in text
+    )

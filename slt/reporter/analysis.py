@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from slt.domain.values import DAY_MS
-from slt.ports.store import BreakerEvent, TradeRecord
+from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord
 from slt.reporter.runtime import RuntimeWindow
 from slt.reporter.store import ModelRecord
 
@@ -119,6 +119,9 @@ class DayReport:
     model: ModelLine | None
     breaker: BreakerDay
     runtime: RuntimeWindow | None
+    # Money moved outside the trades' USDT fills, per (kind, asset): funding fees, and
+    # commissions paid in an asset that could not be converted (never added to USDT totals).
+    account_moves: tuple[tuple[str, str, Decimal], ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -280,6 +283,7 @@ def build_day_report(
     open_positions: int | None = None,
     model: ModelRecord | None = None,
     runtime: RuntimeWindow | None = None,
+    ledger: Iterable[LedgerEntry] = (),
 ) -> DayReport:
     """`trades` and `samples` may hold other days too: only the day's are used.
     `wallet_end` is the wallet balance at `day_end_ms`, if known."""
@@ -329,7 +333,18 @@ def build_day_report(
         model=_model_line(model, real),
         breaker=breaker_day(breaker_events, day_start_ms, day_end_ms),
         runtime=runtime,
+        account_moves=_account_moves(ledger, day_start_ms, day_end_ms),
     )
+
+
+def _account_moves(
+    ledger: Iterable[LedgerEntry], day_start_ms: int, day_end_ms: int
+) -> tuple[tuple[str, str, Decimal], ...]:
+    totals: dict[tuple[str, str], Decimal] = {}
+    for e in ledger:
+        if day_start_ms <= e.ts_ms < day_end_ms:
+            totals[(e.kind, e.asset)] = totals.get((e.kind, e.asset), ZERO) + e.amount
+    return tuple((kind, asset, amount) for (kind, asset), amount in sorted(totals.items()))
 
 
 def _per_symbol(trades: Sequence[TradeRecord]) -> tuple[SymbolRow, ...]:

@@ -185,6 +185,7 @@ class DailyReporter:
             open_positions=open_positions,
             model=model,
             runtime=runtime,
+            ledger=self._store.ledger(day_start),
         )
 
     def _read_runtime(self, now_ms: int) -> RuntimeWindow | None:

@@ -99,12 +99,25 @@ def _summary(r: DayReport) -> Bullets:
             f"trades closed: {r.count}",
             f"win rate: {r.win_rate:.1%}",
             f"net P&L: {money(r.net_pnl)} USDT (fees {money(r.fees)})",
+            f"funding and other account moves: {_moves(r)}",
             f"expectancy: {expectancy}",
             f"max drawdown: {dd}",
             f"best / worst trade: {money(r.best)} / {money(r.worst)}",
             f"wallet at day end: {wallet}",
             f"open positions at report: {NA if r.open_positions is None else r.open_positions}",
         )
+    )
+
+
+def _moves(r: DayReport) -> str:
+    """Funding is already inside the net P&L of the trades it was paid on; a fee left in
+    another asset is not, and says so."""
+    if not r.account_moves:
+        return "none"
+    return "; ".join(
+        f"{kind.lower()} {money(amount)} {asset}"
+        + ("" if asset == "USDT" else " (not in the USDT totals)")
+        for kind, asset, amount in r.account_moves
     )
 
 
