@@ -663,24 +663,33 @@ class PositionController:
         return held.qty if held is not None else ZERO
 
     def _local_amount(self, symbol: str) -> Decimal:
-        p = self._position_on(symbol)
-        return p.direction.sign * p.remaining if p is not None else ZERO
+        """What the bot's positions on `symbol` add up to (one-way mode nets them)."""
+        return sum(
+            (p.direction.sign * p.remaining for p in self._positions_on(symbol)), ZERO
+        )
 
     async def _converge(self, symbol: str) -> None:
         amount = self._held_amount(symbol)
-        p = self._position_on(symbol)
-        if p is None:
+        mine = self._positions_on(symbol)
+        if not mine:
             if amount:
                 await self._unknown_position(symbol)
             return
-        if p.status in WAITING_FOR_ENTRY or p.status == "exit_in_flight":
+        if any(p.status in WAITING_FOR_ENTRY or p.status == "exit_in_flight" for p in mine):
             return  # a query settles those: their fills explain the difference
-        local = p.direction.sign * p.remaining
+        local = self._local_amount(symbol)
         if amount == local:
             return
         if amount == 0:
-            await self.settle_flat(p, ExitReason.EXTERNAL)
-        elif (amount > 0) != (local > 0):
+            for p in mine:
+                await self.settle_flat(p, ExitReason.EXTERNAL)
+            return
+        if len(mine) > 1:
+            log.warning("%s: the exchange holds %s, the bot's positions %s: not attributable",
+                        symbol, amount, local)
+            return
+        [p] = mine
+        if (amount > 0) != (local > 0):
             self.halt_entries(f"{symbol}: the exchange holds {amount}, the bot {local}")
         elif p.status == "open":
             log.warning("position %s: the exchange holds %s, the bot %s", p.id, amount, local)
@@ -775,10 +784,11 @@ class PositionController:
         )
 
     def _position_on(self, symbol: str) -> Position | None:
-        for p in self.positions.values():
-            if p.symbol == symbol and not p.is_final:
-                return p
-        return None
+        mine = self._positions_on(symbol)
+        return mine[0] if mine else None
+
+    def _positions_on(self, symbol: str) -> list[Position]:
+        return [p for p in self.positions.values() if p.symbol == symbol and not p.is_final]
 
     # -- recovery (start-up) and progress --------------------------------------------------
 

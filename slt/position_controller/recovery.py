@@ -56,7 +56,7 @@ async def recover(
         p = by_id.get(m.position_id) if m.position_id is not None else None
         log.warning("reconcile: %s %s: %s", m.kind, m.symbol, m.detail)
         try:
-            await _act(controller, gateway, store, m, p, held.get(m.symbol), policy, now_ms)
+            await _act(controller, gateway, m, p, held.get(m.symbol), policy, now_ms)
         except GatewayError as exc:
             log.error("reconcile: could not act on %s %s: %s", m.kind, m.symbol, exc)
         if m.position_id is not None:
@@ -70,7 +70,6 @@ async def recover(
 async def _act(
     controller: PositionController,
     gateway: OrderGateway,
-    store: Store,
     m: Mismatch,
     p: Position | None,
     held: ExchangePosition | None,
