@@ -64,7 +64,8 @@ ProtectionListener = Callable[[Position, bool, str], None]
 ZERO = Decimal(0)
 REDUCE_ONLY_REJECTED = -2022  # the exchange holds less than the exit would reduce: re-read
 FILL_WAIT_MS = 5_000  # an acknowledged order's fills are overdue after this: query it
-SETTLE_GRACE_MS = 3_000  # an account update may run ahead of the fills that explain it
+SETTLE_GRACE_MS = 3_000
+NEVER = 2**62  # an account update may run ahead of the fills that explain it
 WAITING_FOR_ENTRY = ("pending_open", "entry_in_flight")
 EXITING = ("closing", "exit_in_flight")
 
@@ -113,7 +114,7 @@ class PositionController:
         self._orders: dict[str, tuple[Position, str]] = {}
         self._plans: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
         self._closed_listeners: list[ClosedListener] = []
-        # Acknowledged entry/exit orders and when: their fills are expected on the stream.
+        # Entry/exit orders sent, and when: their fills are expected on the stream.
         self._acked: dict[str, tuple[int, OrderRequest]] = {}
         self._opened_listeners: list[OpenedListener] = []
         self._protection_listeners: list[ProtectionListener] = []
@@ -317,19 +318,28 @@ class PositionController:
 
     async def _place(self, p: Position, purpose: str, order: OrderRequest) -> GatewayError | None:
         """Send an order saved before; None when the exchange took it, else why not."""
+        cid = order.client_id
+        if purpose != "stop":
+            # Its fills are awaited from now on (they may come before the acknowledgement, and
+            # the final one ends the wait); `resolve_stuck` asks only FILL_WAIT_MS after the
+            # answer: a query while the request is out could find nothing yet.
+            self._acked[cid] = (NEVER, order)
         try:
             state = await self._gateway.place(order)
         except OrderOutcomeUnknown as exc:
+            if cid in self._acked:
+                self._acked[cid] = (self._clock.now_ms(), order)
             self._unknown(p, purpose)
             state = await self._resolve(p, purpose, order)
             taken = state is not None and not (state.status.is_final and not state.filled_qty)
             return None if taken else exc
         except GatewayError as exc:
+            self._acked.pop(cid, None)
             self._refused(p, purpose, order, exc)
             return exc
         self._store.update_order(state)
-        if purpose != "stop" and not state.status.is_final:
-            self._acked[order.client_id] = (self._clock.now_ms(), order)
+        if cid in self._acked:
+            self._acked[cid] = (self._clock.now_ms(), order)
         return None
 
     def _refused(self, p: Position, purpose: str, order: OrderRequest, exc: GatewayError) -> None:
