@@ -39,3 +39,16 @@ def test_the_day_rolls_on_the_clock_at_midnight() -> None:
     assert days.due(DAY) and not days.due(DAY - 1)
     days.roll(DAY, Decimal(950))
     assert (days.start_equity, days.realized) == (Decimal(950), Decimal(0))
+
+
+def test_the_equity_peak_survives_restarts_and_days_and_only_rises() -> None:
+    store = SqliteStore(":memory:")
+    days = DayBook(store, DAY)
+    days.roll(DAY, Decimal(1000))
+    days.observe(Decimal(1200))
+    days.observe(Decimal(1100))
+    assert days.peak_equity == Decimal(1200)
+    later = DayBook(store, DAY + 3 * DAY_MS)  # restarted days later
+    assert later.peak_equity == Decimal(1200) and later.due(DAY + 3 * DAY_MS)
+    later.roll(DAY + 3 * DAY_MS, Decimal(900))
+    assert (later.start_equity, later.peak_equity) == (Decimal(900), Decimal(1200))

@@ -363,3 +363,13 @@ def test_margin_and_entry_fee_always_fit_the_available_balance(
     if isinstance(result, Sizing):
         assert result.leverage <= max_leverage
         assert result.notional / result.leverage + result.notional * fee <= available
+
+
+def test_entry_gate_stops_entries_once_equity_fell_max_drawdown_from_its_peak() -> None:
+    limits = RiskLimits(max_drawdown=D("0.15"))
+    common = {"symbol": "B", "open_symbols": (), "day_start_equity": D("850"),
+              "day_realized_pnl": D("0"), "peak_equity": D("1000"), "limits": limits}
+    assert entry_gate(equity=D("850.01"), **common) is None
+    rejection = entry_gate(equity=D("850"), **common)
+    assert rejection is not None and rejection.code is RejectCode.MAX_DRAWDOWN
+    assert entry_gate(equity=D("850"), **{**common, "peak_equity": None}) is None

@@ -529,8 +529,9 @@ def test_ledger_and_day_tally_come_back_exactly(store: SqliteStore) -> None:
     assert exact(store.ledger()) == exact([entry, LedgerEntry(9, "COMMISSION", "BNB",
                                                                 Decimal("-0.001"))])
     assert [e.kind for e in store.ledger(since_ms=6)] == ["COMMISSION"]
-    assert store.day_tally(20_000) is None
-    store.save_day_tally(DayTally(20_000, Decimal("1000.50"), Decimal("-3.2")))
-    assert exact(store.day_tally(20_000)) == exact(
-        DayTally(20_000, Decimal("1000.50"), Decimal("-3.2"))
-    )
+    assert store.day_tally(20_000) is None and store.day_tally() is None
+    tally = DayTally(20_000, Decimal("1000.50"), Decimal("-3.2"), Decimal("1100.0"))
+    store.save_day_tally(tally)
+    store.save_day_tally(DayTally(19_999, Decimal(1), Decimal(0), Decimal(1)))
+    assert exact(store.day_tally(20_000)) == exact(tally)
+    assert exact(store.day_tally()) == exact(tally)  # the latest day

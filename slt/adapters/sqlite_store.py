@@ -143,7 +143,8 @@ CREATE INDEX IF NOT EXISTS ledger_by_ts ON ledger (ts_ms);
 CREATE TABLE IF NOT EXISTS day_tally (
     day INTEGER PRIMARY KEY,
     start_equity TEXT NOT NULL,
-    realized TEXT NOT NULL
+    realized TEXT NOT NULL,
+    peak_equity TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -211,7 +212,11 @@ _INSERT_LEDGER = (
     "INSERT INTO ledger (ts_ms, kind, asset, amount, symbol, position_id)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-_SAVE_DAY = "INSERT OR REPLACE INTO day_tally (day, start_equity, realized) VALUES (?, ?, ?)"
+_SAVE_DAY = (
+    "INSERT OR REPLACE INTO day_tally (day, start_equity, realized, peak_equity)"
+    " VALUES (?, ?, ?, ?)"
+)
+_DAY_COLUMNS = "SELECT day, start_equity, realized, peak_equity FROM day_tally"
 _INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
 
 # A position record's keys are the Position's fields, so a handful of key tuples covers a run;
@@ -470,14 +475,20 @@ class SqliteStore(Store):
         )
         return [LedgerEntry(**{**row, "amount": Decimal(row["amount"])}) for row in rows]
 
-    def day_tally(self, day: int) -> DayTally | None:
-        row = self._conn.execute(
-            "SELECT start_equity, realized FROM day_tally WHERE day = ?", (day,)
-        ).fetchone()
-        return None if row is None else DayTally(day, Decimal(row[0]), Decimal(row[1]))
+    def day_tally(self, day: int | None = None) -> DayTally | None:
+        if day is None:
+            row = self._conn.execute(f"{_DAY_COLUMNS} ORDER BY day DESC LIMIT 1").fetchone()
+        else:
+            row = self._conn.execute(f"{_DAY_COLUMNS} WHERE day = ?", (day,)).fetchone()
+        if row is None:
+            return None
+        return DayTally(row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
 
     def save_day_tally(self, tally: DayTally) -> None:
-        self._conn.execute(_SAVE_DAY, (tally.day, str(tally.start_equity), str(tally.realized)))
+        self._conn.execute(
+            _SAVE_DAY,
+            (tally.day, str(tally.start_equity), str(tally.realized), str(tally.peak_equity)),
+        )
 
     def add_breaker_event(self, event: BreakerEvent) -> None:
         self._conn.execute(

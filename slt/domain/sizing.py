@@ -40,6 +40,7 @@ class RejectCode(StrEnum):
     SYMBOL_ALREADY_OPEN = "symbol_already_open"
     MAX_OPEN_POSITIONS = "max_open_positions"
     DAILY_LOSS_LIMIT = "daily_loss_limit"
+    MAX_DRAWDOWN = "max_drawdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +56,12 @@ class RiskLimits:
     max_open_positions: int = 5
     daily_loss_limit: Decimal = Decimal("0.03")  # fraction of the day's starting equity
     max_position_notional: Decimal | None = None  # USDT; None: no cap beyond leverage
+    max_drawdown: Decimal = Decimal("0.15")  # equity fall from its peak that stops entries
 
     def __post_init__(self) -> None:
         _check_fraction("risk_per_trade", self.risk_per_trade)
         _check_fraction("daily_loss_limit", self.daily_loss_limit)
+        _check_fraction("max_drawdown", self.max_drawdown)
         _check_int("max_leverage", self.max_leverage, 1, MAX_EXCHANGE_LEVERAGE)
         _check_int("max_open_positions", self.max_open_positions, 1, None)
         cap = self.max_position_notional
@@ -171,15 +174,26 @@ def entry_gate(
     day_start_equity: Decimal,
     day_realized_pnl: Decimal,
     unrealized_pnl: Decimal = Decimal(0),
+    equity: Decimal | None = None,
+    peak_equity: Decimal | None = None,
     limits: RiskLimits,
 ) -> Rejection | None:
     """May a NEW position be opened on `symbol`? None when it may.
 
     `open_symbols` holds the symbols with an open (or opening) position; `unrealized_pnl` is
-    theirs, summed, so that a day already lost on paper stops new entries too. Checks run in
-    this order and the first failing one is reported: daily loss, one position per symbol,
-    number of positions. Exits are never gated.
+    theirs, summed, so that a day already lost on paper stops new entries too. `equity` and
+    `peak_equity` (the highest equity seen), when given, stop entries once equity has fallen
+    `max_drawdown` from the peak. Checks run in this order and the first failing one is
+    reported: drawdown, daily loss, one position per symbol, number of positions. Exits are
+    never gated.
     """
+    if equity is not None and peak_equity:
+        with localcontext(_EXACT):
+            floor = peak_equity * (1 - limits.max_drawdown)
+        if equity <= floor:
+            return Rejection(
+                RejectCode.MAX_DRAWDOWN, f"equity {equity} at or below {floor} (peak {peak_equity})"
+            )
     with localcontext(_EXACT):
         loss = -(day_realized_pnl + unrealized_pnl)
         limit = limits.daily_loss_limit * day_start_equity

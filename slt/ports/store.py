@@ -43,11 +43,13 @@ class LedgerEntry:
 
 @dataclass(frozen=True, slots=True)
 class DayTally:
-    """The day's risk figures: equity at 00:00 UTC and the net P&L closed since."""
+    """The day's risk figures: equity at 00:00 UTC, the net P&L closed since, and the highest
+    equity seen so far (this day or any before it)."""
 
     day: int  # days since the epoch (UTC)
     start_equity: Decimal
     realized: Decimal
+    peak_equity: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,8 @@ class Store(ABC):
         """Entries at or after `since_ms`, in the order they were added."""
 
     @abstractmethod
-    def day_tally(self, day: int) -> DayTally | None: ...
+    def day_tally(self, day: int | None = None) -> DayTally | None:
+        """The tally of `day`, or of the latest day saved when `day` is None."""
 
     @abstractmethod
     def save_day_tally(self, tally: DayTally) -> None:

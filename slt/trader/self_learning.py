@@ -186,6 +186,7 @@ class SelfLearningTrader:
         if gate is not None:
             order.sort(key=lambda i: -(scores[i] or 0.0))  # best expected R first
         balance = await self._gateway.balance()
+        self.days.observe(balance.equity)
         for i in order:
             candidate, q = candidates[i]
             taken_by = self._taken_by(gate is not None, scores[i])
@@ -241,6 +242,8 @@ class SelfLearningTrader:
             day_start_equity=self.days.start_equity,
             day_realized_pnl=self.days.realized,
             unrealized_pnl=balance.unrealized_pnl,
+            equity=balance.equity,
+            peak_equity=self.days.peak_equity,
             limits=self._limits,
         )
         if rejection is not None:
