@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from slt.adapters.fake_exchange import FakeExchange
+from slt.domain.account_events import AccountEvent, AlgoOrderUpdate, AlgoStatus, PositionUpdate
 from slt.domain.filters import FilterViolation, SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
 from slt.domain.values import Quote, Side
@@ -583,3 +584,52 @@ def test_fail_next_after_execution_loses_only_the_ack(ex: FakeExchange) -> None:
 
     assert run(ex.query(BTC, "b1")).status is OrderStatus.FILLED
     assert position(ex) == (D("0.01"), D("60000.5"))
+
+
+def test_account_events_follow_fills_and_conditional_orders() -> None:
+    async def main() -> None:
+        ex = FakeExchange({BTC: BTC_FILTERS}, ManualClock(1_000))
+        events: list[AccountEvent] = []
+        ex.add_account_listener(events.append)
+        quote(ex, 100_000.0, 100_000.1)
+        await ex.place(order("e", BUY, "0.01"))
+        await ex.place(order("s1", SELL, "0.01", STOP, stop="99000", reduce_only=True))
+        await ex.place(order("s2", SELL, "0.01", STOP, stop="98000", reduce_only=True))
+        await ex.cancel(BTC, "s2")
+        quote(ex, 98_999.9, 99_000.0)  # s1 fires
+        kinds = [
+            (e.client_algo_id, e.status) if isinstance(e, AlgoOrderUpdate) else e.amount
+            for e in events
+            if isinstance(e, AlgoOrderUpdate | PositionUpdate)
+        ]
+        assert kinds == [
+            D("0.01"),
+            ("s1", AlgoStatus.NEW),
+            ("s2", AlgoStatus.NEW),
+            ("s2", AlgoStatus.CANCELED),
+            ("s1", AlgoStatus.TRIGGERED),
+            D("0"),
+            ("s1", AlgoStatus.FINISHED),
+        ]
+
+    run(main())
+
+
+def test_an_order_filled_in_pieces_then_expired_keeps_what_it_filled() -> None:
+    async def main() -> None:
+        ex = FakeExchange({BTC: BTC_FILTERS}, ManualClock(1_000))
+        quote(ex, 100_000.0, 100_000.1)
+        ex.fill_next_partly(D("0.004"))
+        state = await ex.place(order("e", BUY, "0.01"))
+        assert (state.status, state.filled_qty) == (OrderStatus.PARTIALLY_FILLED, D("0.004"))
+        ex.fill_rest(BTC, "e")
+        assert [f.qty for f in ex.fills] == [D("0.004"), D("0.006")]
+        ex.fill_next_partly(D(0))
+        await ex.place(order("x", SELL, "0.01", reduce_only=True))
+        ex.expire_rest(BTC, "x")
+        gone = await ex.query(BTC, "x")
+        assert gone is not None and (gone.status, gone.filled_qty) == (OrderStatus.EXPIRED, 0)
+        [held] = await ex.positions()
+        assert held.qty == D("0.01")
+
+    run(main())

@@ -7,6 +7,7 @@ from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.sqlite_store import SqliteStore
+from slt.domain.account_events import AccountEvent, BalanceChange, PositionUpdate
 from slt.domain.breaker import BreakerLevel, CircuitBreaker, FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderRequest, OrderType
@@ -69,5 +70,20 @@ def test_ip_ban_stops_even_critical_requests_until_it_ends() -> None:
             await gateway.positions()
         clock.advance(1_000_000 + 120_000)
         assert await gateway.positions() == []
+
+    asyncio.run(main())
+
+
+def test_account_events_pass_through_in_order() -> None:
+    async def main() -> None:
+        _clock, exchange, _store, gateway = rig()
+        events: list[AccountEvent] = []
+        gateway.add_account_listener(events.append)
+        await gateway.place(order(1))
+        exchange.charge_funding("BTCUSDT", Decimal("0.001"))
+        [update, funding] = events
+        assert isinstance(update, PositionUpdate) and update.amount == Decimal("0.1")
+        assert isinstance(funding, BalanceChange) and funding.kind == "FUNDING_FEE"
+        assert funding.amount == -Decimal("0.1") * Decimal("100.05") * Decimal("0.001")
 
     asyncio.run(main())
