@@ -404,3 +404,19 @@ def test_paper_positions_are_closed_at_shutdown_at_their_last_quote() -> None:
         assert await rig.exchange.positions() == []
 
     run(main())
+
+
+def test_a_query_of_a_partly_filled_exit_does_not_count_its_fills_twice() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fill_next_partly(Decimal("0.2"))
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closing" and p.exit_qty == Decimal("0.2")
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 5_000)  # its fills are overdue
+        assert p.status in ("closing", "exit_in_flight") and p.exit_qty == Decimal("0.2")
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-x1")
+        assert p.status == "closed" and p.exit_qty == Decimal("0.5")
+        assert await rig.exchange.positions() == []
+
+    run(main())

@@ -124,6 +124,7 @@ class PositionController:
         self._protecting: set[int] = set()  # positions whose stop loop runs
         self._retrying: set[int] = set()  # positions whose exit waits for its retry time
         self._converging: set[str] = set()  # symbols with a convergence check scheduled
+        self._filled: dict[str, Decimal] = {}  # quantity received in fills, per order
         self.halted = ""  # why new entries are refused; empty while they are allowed
         gateway.add_fill_listener(self.on_fill)
         gateway.add_account_listener(self.on_account_event)
@@ -403,7 +404,7 @@ class PositionController:
         if purpose == "entry":
             qty = state.filled_qty - p.qty
         elif purpose == "exit" and p.status in EXITING:
-            qty = min(state.filled_qty, p.remaining)
+            qty = min(state.filled_qty - self._filled.get(state.client_id, ZERO), p.remaining)
         else:
             return
         if qty <= 0:
@@ -432,6 +433,7 @@ class PositionController:
 
     def _apply_fill(self, p: Position, purpose: str, fill: Fill) -> None:
         fee = self._fee(p, fill)
+        self._filled[fill.client_id] = self._filled.get(fill.client_id, ZERO) + fill.qty
         if fill.order_status.is_final:
             self._acked.pop(fill.client_id, None)
         if purpose == "entry":
@@ -618,6 +620,7 @@ class PositionController:
             state = None
         finally:
             self._orders.pop(client_id, None)
+            self._filled.pop(client_id, None)
         if state is not None:
             self._store.update_order(state)
 
@@ -947,6 +950,9 @@ class PositionController:
             c for c, (q, purpose) in self._orders.items() if q is p and purpose != "stop"
         ]:
             del self._orders[client_id]
+        mine = f"{CLIENT_ID_PREFIX}{p.id}-"
+        for client_id in [c for c in self._filled if c.startswith(mine)]:
+            del self._filled[client_id]
 
 
 def _outside_reason(client_id: str) -> ExitReason:
