@@ -641,12 +641,14 @@ class PositionController:
             self._on_balance(event)
 
     async def reconcile(self, positions: list[ExchangePosition], now_ms: int) -> None:
-        """Converge to a REST snapshot of every non-flat position (after a stream gap, or
-        periodically): the snapshot wins over whatever the stream said before it."""
+        """Converge to a REST snapshot of every non-flat position, read at `now_ms` (after a
+        stream gap, or periodically): the snapshot wins over whatever the stream said before
+        it; orders in flight and fills overdue are then asked about (`resolve_stuck`)."""
         self._held = {e.symbol: e for e in positions}
         symbols = set(self._held) | {p.symbol for p in self.positions.values()}
         for symbol in sorted(symbols):
             await self._converge(symbol)
+        await self.resolve_stuck(now_ms)
 
     def _converge_soon(self, symbol: str) -> None:
         if symbol not in self._converging:
@@ -728,8 +730,8 @@ class PositionController:
         at the best price known (its stop's or exit's fill, else the last quote)."""
         reason, price = default, ZERO
         for order in reversed(self._store.orders(p.id)):
-            if order["purpose"] not in ("stop", "exit"):
-                continue
+            if order["purpose"] not in ("stop", "exit") or order["status"] is OrderStatus.REJECTED:
+                continue  # refused orders filled nothing
             try:
                 state = await self._gateway.query(p.symbol, order["client_id"])
             except GatewayError:
@@ -779,9 +781,12 @@ class PositionController:
                 self._clock.spawn(self._protect_later(p), name=f"reprotect-{p.id}")
 
     async def _protect_later(self, p: Position) -> None:
-        # A stop expires when its position went flat: give that news time to arrive.
+        # A stop expires when its position went flat: give that news time to arrive, then
+        # ask the exchange (which may settle the position) before placing another.
         await self._clock.sleep(SETTLE_GRACE_MS / 1000)
-        if not p.is_final and self._held_amount(p.symbol):
+        if not p.is_final:
+            await self._reread(p.symbol)
+        if not p.is_final:
             self._want_protection(p)
 
     def _on_balance(self, change: BalanceChange) -> None:
