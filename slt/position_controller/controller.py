@@ -768,25 +768,27 @@ class PositionController:
         if mine is None or mine[1] != "stop" or update.status.protects:
             return
         p = mine[0]
-        if update.status is not AlgoStatus.FINISHED:
-            self._store.update_order(
-                OrderState(update.client_algo_id, update.symbol, OrderStatus(update.status),
-                           ZERO, ZERO, reason=update.reason)
-            )
         working = self._stops.get(p.id)
-        if working is not None and working[0] == update.client_algo_id:
-            del self._stops[p.id]
-            if update.status is not AlgoStatus.FINISHED:
-                log.warning("position %s lost its stop: %s %s", p.id, update.status, update.reason)
-                self._clock.spawn(self._protect_later(p), name=f"reprotect-{p.id}")
+        if working is None or working[0] != update.client_algo_id:
+            return  # a stop being replaced or cancelled by the bot: `_cancel_quietly` records it
+        del self._stops[p.id]
+        if update.status is AlgoStatus.FINISHED:
+            return  # it fired: its fills close the position
+        self._store.update_order(
+            OrderState(update.client_algo_id, update.symbol, OrderStatus(update.status),
+                       ZERO, ZERO, reason=update.reason)
+        )
+        self._clock.spawn(self._protect_later(p, update), name=f"reprotect-{p.id}")
 
-    async def _protect_later(self, p: Position) -> None:
+    async def _protect_later(self, p: Position, lost: AlgoOrderUpdate) -> None:
         # A stop expires when its position went flat: give that news time to arrive, then
         # ask the exchange (which may settle the position) before placing another.
         await self._clock.sleep(SETTLE_GRACE_MS / 1000)
         if not p.is_final:
             await self._reread(p.symbol)
         if not p.is_final:
+            log.warning("position %s lost its stop %s: %s %s", p.id, lost.client_algo_id,
+                        lost.status, lost.reason)
             self._want_protection(p)
 
     def _on_balance(self, change: BalanceChange) -> None:

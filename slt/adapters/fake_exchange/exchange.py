@@ -331,9 +331,9 @@ class FakeExchange(OrderGateway):
             is_maker=maker,
         )
         self._fills.append(fill)
-        self._knock_out_reduce_only(req.symbol)
         for listener in tuple(self._listeners):
             listener(fill)
+        self._knock_out_reduce_only(req.symbol)  # after the fill, as Binance reports it
         position = self._account.position(req.symbol)
         self._emit(PositionUpdate(req.symbol, position.qty, position.entry, "ORDER", fill.ts_ms))
 
