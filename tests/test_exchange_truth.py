@@ -6,13 +6,14 @@ import dataclasses
 import itertools
 from decimal import Decimal
 
-from test_position_controller import Rig
+from test_position_controller import FILTERS, Rig
 
-from slt.domain.breaker import FailureKind
-from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
+from slt.adapters.guarded_gateway import GuardedGateway
+from slt.domain.breaker import CircuitBreaker, FailureKind
+from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType, Priority
 from slt.domain.values import Side
 from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
-from slt.position_controller import ExitSettings
+from slt.position_controller import ExitSettings, PositionController
 
 from factories import quote, run_clock
 
@@ -418,5 +419,28 @@ def test_a_query_of_a_partly_filled_exit_does_not_count_its_fills_twice() -> Non
         rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-x1")
         assert p.status == "closed" and p.exit_qty == Decimal("0.5")
         assert await rig.exchange.positions() == []
+
+    run(main())
+
+
+def test_through_the_circuit_breaker_a_ban_costs_one_refused_exit_then_one_that_closes() -> None:
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        guarded = GuardedGateway(rig.exchange, CircuitBreaker(), rig.clock, rig.store)
+        rig.controller = PositionController(
+            rig.clock, guarded, rig.store, FILTERS, ExitSettings(max_hold_ms=0,
+                                                                 exchange_stop=False)
+        )
+        p = await rig.open()
+        sent = count_places(rig)
+        ban_until = rig.clock.now_ms() + 120_000
+        rig.exchange.fail_next(ExchangeDown(FailureKind.IP_BAN_418, "418", ban_until_ms=ban_until))
+        for _ in range(50):
+            await rig.tick(10_300.0, 10_300.1)
+        assert sent == [f"slt{p.id}-x1"] and p.status == "open"  # answered 418, then silence
+        assert len([o for o in rig.store.orders(p.id) if o["purpose"] == "exit"]) == 1
+        assert not guarded.breaker.admit(Priority.CRITICAL, rig.clock.now_ms()).allowed
+        await run_clock(rig.clock, ban_until + 1_000)
+        assert p.status == "closed" and sent == [f"slt{p.id}-x1", f"slt{p.id}-x2"]
 
     run(main())
