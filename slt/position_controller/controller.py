@@ -745,9 +745,9 @@ class PositionController:
                 break
         if p.is_final:
             return  # the fills arrived while the queries ran
-        self.close_outside(p, reason, self._clock.now_ms(), price)
+        self._close_outside(p, reason, self._clock.now_ms(), price)
 
-    def close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
+    def _close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
         """The exchange is flat although the store had the position open: close it here.
 
         `price` is the best estimate of the exit; when unknown (0) the last quote's exit-side
