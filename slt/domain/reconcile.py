@@ -7,9 +7,11 @@ kind, and each kind has one documented policy:
   or the store was lost). Policy `halt` (default): no new entries until an operator acts;
   `adopt`: track it, with a protective stop at the hard-loss distance.
 - `closed_while_down`: the store has an open position, the exchange is flat (its stop fired,
-  or it was closed by hand). Always: close it in the store (`closed_while_down`).
+  or it was closed by hand). Always: close it in the store, as `stop_loss` at the stop's fill
+  when the stop's query shows one, else as `closed_while_down` at the best price known (never
+  at 0).
 - `size_mismatch`: both hold the position, sizes differ (fills while down). Always: adopt the
-  exchange's size, since exits must match what is really held.
+  exchange's size, since exits must match what is really held, and resize the stop to it.
 - `direction_mismatch`: the two hold the symbol in opposite directions. Always halt: nothing
   safe can be inferred.
 - `unprotected`: an open position has no working protective stop. Always: place it again
