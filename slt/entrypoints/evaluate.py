@@ -80,7 +80,7 @@ def run_evaluate(argv: Sequence[str] | None = None) -> int:
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
             if not source.path.is_file():
-                raise ReplayError(f"{source.path}: no such file")
+                raise ReplayError(source.path, "no such file")
         first, last = time_span(inspect_sources(sources))
         start = args.start if args.start is not None else first
         end = args.end if args.end is not None else (last + 1 if last is not None else None)

@@ -23,6 +23,7 @@ from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferr
 from slt.domain.values import DAY_MS
 from slt.ports.store import TradeRecord
 from slt.simulator.driver import replay, run_until
+from slt.simulator.out_dir import claimed_out_dir
 
 TRADE_COLUMNS = (
     "open_time",
@@ -101,8 +102,10 @@ def _iso(ts_ms: int) -> str:
 
 
 def _plain(d: Decimal) -> str:
-    return format(d.normalize(), "f") if d == d.to_integral() or d.as_tuple().exponent < -8 else (
-        format(d, "f")
+    return (
+        format(d.normalize(), "f")
+        if d == d.to_integral() or d.as_tuple().exponent < -8
+        else (format(d, "f"))
     )
 
 
@@ -154,6 +157,31 @@ async def simulate(
     end_ms: int | None = None,
     seed: int = 0,
     progress: Callable[[int], object] | None = None,
+    keep_models: bool = False,
+) -> SimulationSummary:
+    """Replay `sources` into `out_dir`, which this run locks and starts clean (see out_dir);
+    `keep_models` starts the learner from the models a previous run left there."""
+    with claimed_out_dir(out_dir, keep_models=keep_models):
+        return await _simulate(
+            settings,
+            sources,
+            out_dir,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            seed=seed,
+            progress=progress,
+        )
+
+
+async def _simulate(
+    settings: Settings,
+    sources: Sequence[DataSource],
+    out_dir: Path,
+    *,
+    start_ms: int | None,
+    end_ms: int | None,
+    seed: int,
+    progress: Callable[[int], object] | None,
 ) -> SimulationSummary:
     infos = inspect_sources(list(sources))
     if not infos:
@@ -167,10 +195,6 @@ async def simulate(
         or inferred_filters(symbol, info.price_decimals, info.reference_price)
         for symbol, info in sorted(infos.items())
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    db = out_dir / "state.db"
-    for stale in (db, out_dir / "state.db-wal", out_dir / "state.db-shm"):
-        stale.unlink(missing_ok=True)  # a simulation starts from an empty account
     container = build_container(settings, filters, start, out_dir, seed=seed)
     clock = container.clock()
     exchange = container.exchange()
