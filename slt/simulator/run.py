@@ -22,7 +22,10 @@ from slt.domain.exits import ExitReason
 from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferred_filters
 from slt.domain.values import DAY_MS
 from slt.ports.store import TradeRecord
+from slt.reporter.run_analysis import build_run_report
+from slt.reporter.run_render import gap_lines, write_run_report
 from slt.simulator.driver import replay, run_until
+from slt.simulator.market_prices import kline_prices
 from slt.simulator.out_dir import claimed_out_dir
 
 TRADE_COLUMNS = (
@@ -62,6 +65,10 @@ class SimulationSummary:
     cycles: dict[str, int]
     reports: int
     fingerprint: str
+    report: str  # the whole run's report.html
+    report_s: float  # time to read the prices and draw and write report.md and report.html
+    data_gaps: int  # runs of missing bars in the klines
+    data_gap_list: tuple[str, ...]  # the first few of them, and how many more
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
@@ -80,6 +87,13 @@ class SimulationSummary:
                 f"  virtual outcomes: {self.virtual_samples}  reports: {self.reports}",
                 "cycles: " + "  ".join(f"{k}={v}" for k, v in sorted(self.cycles.items())),
                 f"fingerprint: {self.fingerprint}",
+                f"report: {self.report} (built in {self.report_s:.1f} s)",
+                *(
+                    [f"warning: {self.data_gaps} gaps in the klines (no bars, prices frozen):"]
+                    + [f"  {line}" for line in self.data_gap_list]
+                    if self.data_gaps
+                    else []
+                ),
             ]
         )
 
@@ -158,6 +172,7 @@ async def simulate(
     seed: int = 0,
     progress: Callable[[int], object] | None = None,
     keep_models: bool = False,
+    title: str = "slt simulation report",
 ) -> SimulationSummary:
     """Replay `sources` into `out_dir`, which this run locks and starts clean (see out_dir);
     `keep_models` starts the learner from the models a previous run left there."""
@@ -170,6 +185,7 @@ async def simulate(
             end_ms=end_ms,
             seed=seed,
             progress=progress,
+            title=title,
         )
 
 
@@ -182,6 +198,7 @@ async def _simulate(
     end_ms: int | None,
     seed: int,
     progress: Callable[[int], object] | None,
+    title: str,
 ) -> SimulationSummary:
     infos = inspect_sources(list(sources))
     if not infos:
@@ -240,6 +257,20 @@ async def _simulate(
     wins = sum(1 for t in trades if t.pnl > 0)
     store.close()
     container.report_store().close()
+    began = time.perf_counter()
+    prices, gaps = kline_prices(sources, start, end)
+    report = build_run_report(
+        title,
+        start,
+        end,
+        start_wallet=settings.exchange.wallet,
+        trades=trades,
+        prices=prices,
+        gaps=gaps,
+        symbols=tuple(filters),
+    )
+    files = write_run_report(report, prices, out_dir)
+    report_s = time.perf_counter() - began
     return SimulationSummary(
         start=_iso(start),
         end=_iso(end),
@@ -262,4 +293,8 @@ async def _simulate(
         cycles=dict(scheduler.runs),
         reports=len(reporter.written),
         fingerprint=fingerprint,
+        report=str(files.html),
+        report_s=report_s,
+        data_gaps=len(gaps),
+        data_gap_list=tuple(gap_lines(gaps, limit=5)),
     )
