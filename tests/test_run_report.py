@@ -80,6 +80,9 @@ def test_daily_ratios_follow_the_stated_conventions() -> None:
     assert r.ratios.cagr == pytest.approx(cagr)
     assert r.ratios.calmar == pytest.approx(cagr / (50 / 1020))
     assert (r.days, r.winning_days, r.losing_days) == (3, 2, 1)
+    assert r.best_day == (T0 + D, Decimal(20)) and r.worst_day == (T0 + 2 * D, Decimal(-50))
+    assert (r.min_balance, r.max_balance) == (Decimal(970), Decimal(1020))
+    assert r.volume == 4 * Decimal(201)  # 1 x (100 + 101) per trade
 
 
 def test_exposure_groups_durations_and_market_change() -> None:

@@ -119,6 +119,11 @@ class RunReport:
     days: int
     winning_days: int
     losing_days: int
+    best_day: tuple[int, Decimal] | None  # (day end, change of equity that day)
+    worst_day: tuple[int, Decimal] | None
+    min_balance: Decimal
+    max_balance: Decimal
+    volume: Decimal  # entry plus exit notional of every trade
     market_change: float | None
     market_change_by_symbol: tuple[tuple[str, float], ...]
     per_symbol: tuple[GroupRow, ...]
@@ -179,6 +184,7 @@ def build_run_report(
     gross_loss = -sum((p for p in pnls if p < 0), ZERO)
     changes = _market_changes(prices, start_ms, end_ms)
     final = start_wallet + sum(pnls, ZERO)
+    day_changes = [(b_ts, b - a) for (_, a), (b_ts, b) in itertools.pairwise(daily)]
     days = max(1, math.ceil((end_ms - start_ms) / DAY_MS))
     return RunReport(
         title=title,
@@ -209,6 +215,11 @@ def build_run_report(
         days=days,
         winning_days=sum(1 for r in returns if r > 0),
         losing_days=sum(1 for r in returns if r < 0),
+        best_day=max(day_changes, key=lambda d: d[1], default=None),
+        worst_day=min(day_changes, key=lambda d: d[1], default=None),
+        min_balance=min(v for _, v in equity),
+        max_balance=max(v for _, v in equity),
+        volume=sum((t.qty * (t.entry_price + t.exit_price) for t in run), ZERO),
         market_change=_mean(list(changes.values())) if changes else None,
         market_change_by_symbol=tuple(sorted(changes.items())),
         per_symbol=_grouped(run, lambda t: t.symbol),

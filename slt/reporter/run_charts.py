@@ -40,7 +40,8 @@ def equity_and_drawdown_png(report: RunReport) -> bytes:
         top.axhline(start, color=_GREY, linewidth=0.6)
         top.set_ylabel("USDT")
         top.set_title("Equity (realised, after fees)")
-        top.legend(loc="upper left", frameon=False)
+        top.legend(loc="lower left", frameon=False)
+        top.set_xlim(_dt(report.start_ms), _dt(report.end_ms))
         top.grid(True, linewidth=0.4, alpha=0.5)
         bottom.fill_between(times, drawdown, 0.0, step="post", color=_RED, alpha=0.3,
                             linewidth=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from slt.reporter.analysis import iso
@@ -130,10 +131,20 @@ def _summary(r: RunReport) -> Bullets:
             f"max drawdown: {money(r.max_drawdown)} USDT ({r.max_drawdown_pct:.2%}){dd_when}",
             f"exposure: {r.exposure:.1%} of the time with a position open; at most "
             f"{r.max_open} open at once",
-            f"days won / lost: {r.winning_days} / {r.losing_days} of {r.days}",
+            f"days won / lost: {r.winning_days} / {r.losing_days} of {r.days}; best day: "
+            f"{_day(r.best_day)}; worst day: {_day(r.worst_day)}",
+            f"lowest / highest balance: {money(r.min_balance)} / {money(r.max_balance)} USDT; "
+            f"traded volume (entries and exits): {r.volume:,.0f} USDT",
             f"data gaps: {len(r.gaps)}" + (" (see below)" if r.gaps else ""),
         )
     )
+
+
+def _day(change: tuple[int, Decimal] | None) -> str:
+    if change is None:
+        return NA
+    end_ms, amount = change
+    return f"{iso(end_ms - 1)[:10]} {money(amount)} USDT"
 
 
 def _per_pair(r: RunReport) -> Table:
