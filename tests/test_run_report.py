@@ -17,6 +17,7 @@ from slt.domain.values import Bar
 from slt.entrypoints.cli import main
 from slt.ports.store import TradeRecord
 from slt.reporter.run_analysis import DataGap, PriceSeries, build_run_report
+from slt.simulator import market_prices
 from slt.simulator.market_prices import kline_prices, missing_bars
 from slt.simulator.run import bundled_sources
 
@@ -176,3 +177,22 @@ def test_simulate_warns_of_the_gap_and_writes_a_self_contained_report(
     assert main([*argv, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["data_gaps"] == 1 and summary["report"] == str(out / "report.html")
+
+
+def test_quote_files_give_one_mid_per_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = Path(__file__).parent / "fixtures/replay/alts-2021-04-05-quotes-head300.csv"
+    rows = [line.split(",") for line in fixture.read_text().splitlines()[1:]]
+    first, last = int(rows[0][1]), int(rows[-1][1]) + 1
+    monkeypatch.setattr(market_prices, "QUOTE_POINTS", 3)
+    prices = market_prices.quote_prices([parse_data_arg(str(fixture))], first, last)
+    assert set(prices) == {r[0] for r in rows}
+    bucket = (last - first) // 3
+    for symbol, series in prices.items():
+        mine = [r for r in rows if r[0] == symbol]
+        assert 1 <= len(series.prices) <= 3 + 1  # the remainder of the span is a bucket too
+        assert list(series.times_ms) == sorted(set(series.times_ms))
+        # each point is the last mid of its bucket
+        end = series.times_ms[-1] + 1
+        inside = [r for r in mine if int(r[1]) < end]
+        assert series.prices[-1] == pytest.approx((float(inside[-1][2]) + float(inside[-1][4])) / 2)
+        assert all((t + 1 - first) % bucket == 0 or t == last - 1 for t in series.times_ms)

@@ -84,8 +84,7 @@ def price_with_trades_png(
                        color=[_GREEN if t.pnl > 0 else _RED for t in trades],
                        label="exit (green: gain, red: loss)")
         ax.set_xlim(_dt(span[0]), _dt(span[1]))
-        no_line = "" if series is not None else " (price line only for klines data)"
-        ax.set_title(f"{symbol}: {len(trades)} trades{no_line}")
+        ax.set_title(f"{symbol}: {len(trades)} trades")
         ax.set_ylabel("price (USDT)")
         ax.grid(True, linewidth=0.4, alpha=0.5)
         if ax.get_legend_handles_labels()[0]:

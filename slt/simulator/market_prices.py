@@ -1,9 +1,12 @@
-"""Prices of a run's klines for its report (market change, price charts) and the gaps in them.
+"""Prices of a run's data for its report (market change, price charts), and the gaps in its
+klines.
 
-Read after the replay, from the same files, through the replay's own bar reader: a second,
-cheap pass (the bundled two months of 5 symbols are ~86k bars) that keeps the replay's hot
-path free of bookkeeping for the report. Quote files have no bars: their symbols get no price
-line and no gap check.
+Read after the replay, from the same files, through the replay's own readers: a second pass
+that keeps the replay's hot path free of bookkeeping for the report. Klines give their bar
+closes (the bundled two months of 5 symbols are ~86k bars, a fraction of a second). Quote
+files give one mid price per time bucket, at most QUOTE_POINTS per symbol: enough for a chart,
+and a pass over the quotes costs about what parsing them cost the replay. Quotes have no bars,
+so they get no gap check.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
-from slt.adapters.replay import DataSource, read_bars
+from slt.adapters.replay import DataSource, open_replay, read_bars
 from slt.adapters.replay.klines import infer_interval
 from slt.adapters.replay.layout import Kind, plan_source
 from slt.domain.values import Bar
@@ -56,3 +59,29 @@ def missing_bars(symbol: str, bars: Sequence[Bar], interval: int) -> list[DataGa
         for a, b in itertools.pairwise(bars)
         if b.open_ms - a.open_ms >= 2 * interval
     ]
+
+
+QUOTE_POINTS = 4000
+
+
+def quote_prices(
+    sources: Sequence[DataSource], start_ms: int, end_ms: int
+) -> dict[str, PriceSeries]:
+    """The last mid price of each bucket of (end - start) / QUOTE_POINTS, per symbol of the
+    quote files among `sources`, stamped at the bucket's end."""
+    quoted = [s for s in sources if plan_source(s).layout.kind is Kind.QUOTES]
+    if not quoted or end_ms <= start_ms:
+        return {}
+    bucket = max(1, (end_ms - start_ms) // QUOTE_POINTS)
+    last: dict[str, dict[int, float]] = defaultdict(dict)
+    with open_replay(quoted, start_ms=start_ms, end_ms=end_ms) as stream:
+        for quote in stream:
+            last[quote.symbol][(quote.ts_ms - start_ms) // bucket] = (quote.bid + quote.ask) / 2
+    return {
+        symbol: PriceSeries(
+            symbol,
+            tuple(min(start_ms + (k + 1) * bucket, end_ms) - 1 for k in mids),
+            tuple(mids.values()),
+        )
+        for symbol, mids in sorted(last.items())
+    }

@@ -25,7 +25,7 @@ from slt.ports.store import TradeRecord
 from slt.reporter.run_analysis import build_run_report
 from slt.reporter.run_render import gap_lines, write_run_report
 from slt.simulator.driver import replay, run_until
-from slt.simulator.market_prices import kline_prices
+from slt.simulator.market_prices import kline_prices, quote_prices
 from slt.simulator.out_dir import claimed_out_dir
 
 TRADE_COLUMNS = (
@@ -259,6 +259,7 @@ async def _simulate(
     container.report_store().close()
     began = time.perf_counter()
     prices, gaps = kline_prices(sources, start, end)
+    prices |= quote_prices(sources, start, end)
     report = build_run_report(
         title,
         start,
