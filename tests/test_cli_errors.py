@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.sqlite_store import SqliteStore
+from slt.entrypoints import cli
 from slt.entrypoints.cli import main
 from slt.ports.store import TradeRecord
 from slt.simulator.out_dir import LOCK_NAME, claimed_out_dir
@@ -133,3 +134,14 @@ def test_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read()
     assert proc.wait() == 0
     assert err == b""
+
+
+def test_ctrl_c_ends_with_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    def interrupted(argv: list[str]) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_main", interrupted)
+    assert cli.main(["simulate"]) == 130
+    assert capsys.readouterr().err == "slt: interrupted\n"

@@ -154,7 +154,7 @@ def test_simulate_warns_of_the_gap_and_writes_a_self_contained_report(
             "--start", "2025-12-01", "--end", "2025-12-02"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "warning: 1 gaps in the klines (no bars, prices frozen):" in text
+    assert "warning: 1 gap in the klines (no bars, prices frozen):" in text
     assert "  BTCUSDT: no bars from 2025-12-01 10:00 to 2025-12-01 10:30 (6 missing)" in text
     assert f"report: {out / 'report.html'}" in text
     page = (out / "report.html").read_text()

@@ -157,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # at /dev/null so the interpreter's final flush does not complain, and exit quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C outside `slt live` (which handles SIGINT itself)
+        print("slt: interrupted", file=sys.stderr)
+        return 130  # the shell's code for a command ended by SIGINT
 
 
 def _version() -> str:

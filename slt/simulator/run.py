@@ -89,7 +89,10 @@ class SimulationSummary:
                 f"fingerprint: {self.fingerprint}",
                 f"report: {self.report} (built in {self.report_s:.1f} s)",
                 *(
-                    [f"warning: {self.data_gaps} gaps in the klines (no bars, prices frozen):"]
+                    [
+                        f"warning: {self.data_gaps} gap{'s' if self.data_gaps > 1 else ''} in"
+                        " the klines (no bars, prices frozen):"
+                    ]
                     + [f"  {line}" for line in self.data_gap_list]
                     if self.data_gaps
                     else []
