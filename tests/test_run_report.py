@@ -177,6 +177,8 @@ def test_simulate_warns_of_the_gap_and_writes_a_self_contained_report(
     assert main([*argv, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["data_gaps"] == 1 and summary["report"] == str(out / "report.html")
+    assert 0.0 <= summary["exposure"] <= 1.0 and "sharpe" in summary and "sortino" in summary
+    assert f"exposure: {summary['exposure']:.1%}" in text
 
 
 def test_quote_files_give_one_mid_per_bucket(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,6 +65,11 @@ class SimulationSummary:
     cycles: dict[str, int]
     reports: int
     fingerprint: str
+    sharpe: float | None  # daily returns, annualised by sqrt(365): see the run report
+    sortino: float | None
+    calmar: float | None
+    exposure: float  # share of the run's time with a position open
+    market_change: float | None  # equal-weight buy and hold of the pairs over the run
     report: str  # the whole run's report.html
     report_s: float  # time to read the prices and draw and write report.md and report.html
     data_gaps: int  # runs of missing bars in the klines
@@ -87,6 +92,10 @@ class SimulationSummary:
                 f"  virtual outcomes: {self.virtual_samples}  reports: {self.reports}",
                 "cycles: " + "  ".join(f"{k}={v}" for k, v in sorted(self.cycles.items())),
                 f"fingerprint: {self.fingerprint}",
+                f"sharpe: {_ratio(self.sharpe)}  sortino: {_ratio(self.sortino)}"
+                f"  calmar: {_ratio(self.calmar)}  exposure: {self.exposure:.1%}"
+                "  market change: "
+                + ("n/a" if self.market_change is None else f"{self.market_change:+.2%}"),
                 f"report: {self.report} (built in {self.report_s:.1f} s)",
                 *(
                     [
@@ -99,6 +108,10 @@ class SimulationSummary:
                 ),
             ]
         )
+
+
+def _ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def bundled_sources() -> list[DataSource]:
@@ -297,6 +310,11 @@ async def _simulate(
         cycles=dict(scheduler.runs),
         reports=len(reporter.written),
         fingerprint=fingerprint,
+        sharpe=report.ratios.sharpe,
+        sortino=report.ratios.sortino,
+        calmar=report.ratios.calmar,
+        exposure=report.exposure,
+        market_change=report.market_change,
         report=str(files.html),
         report_s=report_s,
         data_gaps=len(gaps),
