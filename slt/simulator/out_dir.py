@@ -31,6 +31,8 @@ RUN_FILES = (
     "trades.csv",
     "report.html",
     "report.md",
+    ".report.html.partial",  # left by a run killed while writing its report
+    ".report.md.partial",
 )
 _REPORT_FILE = re.compile(r"^\.?\d{4}-\d{2}-\d{2}\.(md|html|png)(\.partial)?$")
 _MODEL_FILE = re.compile(r"^(model-\d{4}\.(pkl|json)|registry\.json)$")
