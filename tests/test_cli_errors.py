@@ -145,3 +145,13 @@ def test_ctrl_c_ends_with_a_message_not_a_traceback(
     monkeypatch.setattr(cli, "_main", interrupted)
     assert cli.main(["simulate"]) == 130
     assert capsys.readouterr().err == "slt: interrupted\n"
+
+
+def test_a_live_bots_state_folder_is_never_cleared(tmp_path: Path, capsys: Capsys) -> None:
+    state = tmp_path / "slt-state"
+    (state / "reports").mkdir(parents=True)
+    (state / "paper.db").write_bytes(b"")
+    (state / "reports" / "2025-12-01.md").write_text("the bot's report")
+    assert main(["simulate", "--out", str(state), *ONE_DAY]) == 2
+    assert "holds a bot's state (paper.db)" in capsys.readouterr().err
+    assert (state / "reports" / "2025-12-01.md").read_text() == "the bot's report"

@@ -34,6 +34,8 @@ RUN_FILES = (
     ".report.html.partial",  # left by a run killed while writing its report
     ".report.md.partial",
 )
+# The stores of `slt live` (paper and real): a folder holding one is not a simulation's.
+BOT_STATE = ("live.db", "paper.db")
 _REPORT_FILE = re.compile(r"^\.?\d{4}-\d{2}-\d{2}\.(md|html|png)(\.partial)?$")
 _MODEL_FILE = re.compile(r"^(model-\d{4}\.(pkl|json)|registry\.json)$")
 
@@ -48,6 +50,10 @@ def claimed_out_dir(path: Path, *, keep_models: bool = False) -> Iterator[Path]:
     results; the lock is released on leaving."""
     if path.exists() and not path.is_dir():
         raise OutDirError(f"--out {path}: exists and is not a folder")
+    for name in BOT_STATE:
+        if (path / name).exists():
+            # Clearing it would delete the bot's daily reports (reports/ beside its store).
+            raise OutDirError(f"--out {path}: holds a bot's state ({name}); choose another folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         lock = open(path / LOCK_NAME, "a+", encoding="ascii")  # noqa: SIM115 (held until exit)
