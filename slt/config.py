@@ -21,6 +21,9 @@ from slt.domain.strategy import EmaTrendParams
 from slt.learner.config import LearnerConfig
 
 MODES = ("simulate", "paper", "live")
+# Above this a few losing trades in a row empty the account; only an explicit
+# `risk.allow_high_risk = true` lets a config go higher.
+MAX_RISK_PER_TRADE = Decimal("0.05")
 
 
 class ConfigError(ValueError):
@@ -41,6 +44,16 @@ class ExchangeConfig:
     taker_fee: Decimal = Decimal("0.0005")
     maker_fee: Decimal = Decimal("0.0002")
 
+    def __post_init__(self) -> None:
+        if self.wallet <= 0:
+            raise ConfigError(f"exchange.wallet: must be positive, got {self.wallet}")
+        for key in ("taker_fee", "maker_fee"):
+            # Binance's maker rebates are VIP-only and tiny; a negative fee here is a typo
+            # that would make every simulated trade look better than it can be.
+            fee = getattr(self, key)
+            if not 0 <= fee < Decimal("0.01"):
+                raise ConfigError(f"exchange.{key}: must be in [0, 0.01), got {fee}")
+
 
 @dataclass(frozen=True, slots=True)
 class SimulationConfig:
@@ -48,6 +61,14 @@ class SimulationConfig:
     # Kline data yields a quote every third of a bar, so the live default (5 s) would call
     # every simulated quote stale.
     stale_after_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.spread_bps < 0:
+            raise ConfigError(f"simulation.spread_bps: must not be negative, got {self.spread_bps}")
+        if self.stale_after_s <= 0:
+            raise ConfigError(
+                f"simulation.stale_after_s: must be positive, got {self.stale_after_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +126,15 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
-        for key in ("trading_period_s", "virtual_period_s"):
+        for key in ("trading_period_s", "virtual_period_s", "stale_after_s"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key}: must be positive")
+        if self.risk.risk_per_trade > MAX_RISK_PER_TRADE and not self.risk.allow_high_risk:
+            raise ConfigError(
+                f"risk.risk_per_trade: {self.risk.risk_per_trade} is above "
+                f"{MAX_RISK_PER_TRADE:%} of equity per trade; set risk.allow_high_risk = true "
+                "if you really mean it"
+            )
 
 
 # Environment variables that override a setting (they win over config files).

@@ -48,6 +48,15 @@ def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
         ("[typo]\nx = 1\n", "typo"),
         ("risk = 3\n", "risk"),
         ("trading_period_s = -1\n", "trading_period_s"),
+        ("stale_after_s = -5\n", "stale_after_s"),
+        ("[simulation]\nstale_after_s = 0\n", "simulation.stale_after_s"),
+        ("[simulation]\nspread_bps = -1\n", "simulation.spread_bps"),
+        ("[exchange]\ntaker_fee = '-0.0005'\n", "exchange.taker_fee"),
+        ("[exchange]\nmaker_fee = -0.0002\n", "exchange.maker_fee"),
+        ("[exchange]\nwallet = -100\n", "exchange.wallet"),
+        ("[exchange]\nwallet = 0\n", "exchange.wallet"),
+        ("[risk]\nrisk_per_trade = 1.0\n", "risk.risk_per_trade"),
+        ("[risk]\nrisk_per_trade = '0.0501'\n", "risk.risk_per_trade"),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, text: str, key: str) -> None:
@@ -80,3 +89,14 @@ def test_later_files_win_key_by_key_and_any_setting_comes_from_the_environment(
     assert settings.exits.exchange_stop is False
     with pytest.raises(ConfigError, match=r"risk\.max_leverage"):
         load_settings(env={"SLT__RISK__MAX_LEVERAGE": "500"})
+
+
+def test_high_risk_needs_the_explicit_override(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"risk\.allow_high_risk = true"):
+        load_settings(write(tmp_path, "[risk]\nrisk_per_trade = 0.2\n"))
+    settings = load_settings(
+        write(tmp_path, "[risk]\nrisk_per_trade = 0.2\nallow_high_risk = true\n")
+    )
+    assert settings.risk.risk_per_trade == Decimal("0.2")
+    at_limit = load_settings(write(tmp_path, "[risk]\nrisk_per_trade = 0.05\n"))
+    assert at_limit.risk.risk_per_trade == Decimal("0.05")

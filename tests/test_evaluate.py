@@ -41,6 +41,8 @@ def test_evaluate_prints_and_writes_the_table_per_fold_and_policy(
         mine = [r for r in rows if r["policy"] == policy]
         assert mine[-1]["trades"] == sum(r["trades"] for r in mine if r["role"] == "test")
         assert (out / f"equity-{policy}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / policy / "report.html").read_text().startswith("<!DOCTYPE html>")
+        assert f"# slt evaluate: policy {policy}" in (out / policy / "report.md").read_text()
     with (out / "evaluation.csv").open() as f:
         table = list(csv.DictReader(f))
     assert len(table) == 8 and {"expectancy_r", "profit_factor", "max_drawdown"} <= set(table[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -75,8 +76,38 @@ def test_exit_codes(tmp_path: Path, db: Path, capsys: Capsys) -> None:
     assert "not a date" in capsys.readouterr().err
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
-    assert run_show_trades(["--db", str(garbage)]) == 1
-    assert run_report(["--db", str(garbage), "--date", "2025-12-02"]) == 1
+    assert run_show_trades(["--db", str(garbage)]) == 2
+    assert run_report(["--db", str(garbage), "--date", "2025-12-02"]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
+
+
+def test_empty_or_foreign_database_is_refused_and_left_untouched(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    empty = tmp_path / "state.db"
+    empty.touch()
+    assert run_show_trades(["--db", str(empty)]) == 2
+    assert "empty file, not an slt database" in capsys.readouterr().err
+    assert empty.stat().st_size == 0  # opening it would have written the store's schema
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.close()
+    assert run_report(["--db", str(foreign), "--date", "2025-12-02"]) == 2
+    assert "not an slt store (no trades table)" in capsys.readouterr().err
+    with sqlite3.connect(foreign) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert tables == {"notes"}
+
+
+def test_show_trades_on_a_store_without_trades(tmp_path: Path, capsys: Capsys) -> None:
+    path = tmp_path / "state.db"
+    SqliteStore(path).close()
+    assert run_show_trades(["--db", str(path)]) == 0
+    assert capsys.readouterr().out == "no closed trades\n"
+    assert run_show_trades(["--db", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_report_regenerates_a_day(db: Path, tmp_path: Path, capsys: Capsys) -> None:
@@ -195,3 +226,22 @@ def test_show_config_errors_name_the_key(tmp_path: Path, capsys: Capsys) -> None
     out = capsys.readouterr().out
     assert "SECRET" not in out and json.loads(out)["secrets"]["binance"]["source"].startswith(
         "key file")
+
+
+def test_report_without_date_after_a_simulation_reports_the_stores_last_day(
+    db: Path, capsys: Capsys
+) -> None:
+    clock = SimulatedClock(DAY + 365 * D)  # a year after the simulated days
+    assert run_report(["--db", str(db), "--format", "md"], clock=clock) == 0
+    assert capsys.readouterr().out.startswith("slt daily report 2025-12-03 (UTC)")
+    assert "- trades closed: 1" in (db.parent / "reports" / "2025-12-03.md").read_text()
+
+
+def test_report_accepts_today_and_yesterday(db: Path, capsys: Capsys) -> None:
+    clock = SimulatedClock(DAY + D + 5 * H)  # 2025-12-03 05:00
+    assert run_report(["--db", str(db), "--date", "today", "--format", "md"], clock=clock) == 0
+    assert capsys.readouterr().out.startswith("slt daily report 2025-12-03 (UTC)")
+    assert run_report(["--db", str(db), "--date", "yesterday", "--format", "md"], clock=clock) == 0
+    assert capsys.readouterr().out.startswith("slt daily report 2025-12-02 (UTC)")
+    assert run_report(["--db", str(db), "--date", "tomorrow"], clock=clock) == 2
+    assert "not a date" in capsys.readouterr().err

@@ -48,7 +48,10 @@ def run(out: Path, explore_rate: float, with_model: bool) -> list[tuple[str, dic
         registry.register(TrainResult(LongsOnly(), passing(), START, 100, 0, START))
     learner = LearnerConfig(explore_rate=explore_rate, retrain_every=0)
     settings = with_learner(load_settings(), learner)
-    asyncio.run(simulate(settings, bundled_sources(), out, start_ms=START, end_ms=END, seed=5))
+    asyncio.run(
+        simulate(settings, bundled_sources(), out, start_ms=START, end_ms=END, seed=5,
+                 keep_models=with_model)  # a run starts clean unless told to keep the models
+    )
     db = sqlite3.connect(out / "state.db")
     records = [orjson.loads(row[0]) for row in db.execute("select data from samples")]
     db.close()

@@ -51,7 +51,15 @@ from sqlite_utils.db import Table
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
-from slt.ports.store import BreakerEvent, DayTally, LedgerEntry, Store, TradeRecord
+from slt.ports.store import (
+    BreakerEvent,
+    DayTally,
+    LedgerEntry,
+    Store,
+    TradeRecord,
+    is_outcome,
+    outcome_end_ms,
+)
 
 SCHEMA_VERSION = 1
 
@@ -146,11 +154,15 @@ CREATE TABLE IF NOT EXISTS day_tally (
     realized TEXT NOT NULL,
     peak_equity TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS trades_by_close ON trades (close_ms);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    end_ms INTEGER              -- outcome_end_ms of an outcome; NULL for other samples
 );
 """
+# After the migration that gives older files the samples.end_ms column.
+_SAMPLE_INDEX = "CREATE INDEX IF NOT EXISTS samples_by_end ON samples (end_ms)"
 
 # Kinds of the columns the positions table is created with, so that a float quantity is refused
 # on the very first save instead of being stored as text.
@@ -217,11 +229,14 @@ _SAVE_DAY = (
     " VALUES (?, ?, ?, ?)"
 )
 _DAY_COLUMNS = "SELECT day, start_equity, realized, peak_equity FROM day_tally"
+_INSERT_SAMPLE = "INSERT INTO samples (data, end_ms) VALUES (?, ?)"
 _INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
 
 # A position record's keys are the Position's fields, so a handful of key tuples covers a run;
 # the bound only guards against a caller that invents keys without end.
 _MAX_POSITION_STATEMENTS = 64
+# The upper bound of a range query without one (any millisecond time is below it).
+_NO_END = 2**62
 
 
 class SqliteStore(Store):
@@ -245,6 +260,8 @@ class SqliteStore(Store):
             # that may lose them.
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
         self._db.executescript(_SCHEMA)
+        self._add_sample_end_column()
+        self._db.execute(_SAMPLE_INDEX)
         with self._db.atomic():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -264,6 +281,16 @@ class SqliteStore(Store):
         # INSERT OR REPLACE per tuple of record keys; a tuple is cached only once every one of
         # its keys is a column, so a hit needs no column check.
         self._position_inserts: dict[tuple[str, ...], str] = {}
+
+    def _add_sample_end_column(self) -> None:
+        """Files written before samples had `end_ms` get the column, filled from the JSON."""
+        if "end_ms" in self._db.table("samples").columns_dict:
+            return
+        rows = self._db.query("SELECT id, data FROM samples")
+        ends = [(_sample_end(orjson.loads(row["data"])), row["id"]) for row in rows]
+        with self._transaction():
+            self._conn.execute("ALTER TABLE samples ADD COLUMN end_ms INTEGER")
+            self._conn.executemany("UPDATE samples SET end_ms = ? WHERE id = ?", ends)
 
     @property
     def _positions(self) -> Table:
@@ -489,30 +516,79 @@ class SqliteStore(Store):
             _SAVE_DAY,
             (tally.day, str(tally.start_equity), str(tally.realized), str(tally.peak_equity)),
         )
+    def trades_closed_between(self, start_ms: int, end_ms: int | None = None) -> list[TradeRecord]:
+        rows = self._db.query(
+            "SELECT * FROM trades WHERE close_ms >= ? AND close_ms < ? ORDER BY id",
+            [start_ms, _NO_END if end_ms is None else end_ms],
+        )
+        return [_decode_trade(row) for row in rows]
 
     def add_breaker_event(self, event: BreakerEvent) -> None:
         self._conn.execute(
             _INSERT_BREAKER_EVENT, (event.ts_ms, event.source, event.target, event.cause)
         )
 
-    def breaker_events(self, since_ms: int = 0) -> list[BreakerEvent]:
-        """Events at or after `since_ms`, in the order they were added."""
+    def breaker_events(self, since_ms: int = 0, until_ms: int | None = None) -> list[BreakerEvent]:
+        """Events in [since_ms, until_ms), in the order they were added."""
         rows = self._db.query(
-            "SELECT ts_ms, source, target, cause FROM breaker_events WHERE ts_ms >= ? ORDER BY id",
-            [since_ms],
+            "SELECT ts_ms, source, target, cause FROM breaker_events"
+            " WHERE ts_ms >= ? AND ts_ms < ? ORDER BY id",
+            [since_ms, _NO_END if until_ms is None else until_ms],
         )
         return [BreakerEvent(**row) for row in rows]
+
+    def breaker_event_before(self, ts_ms: int) -> BreakerEvent | None:
+        rows = list(
+            self._db.query(
+                "SELECT ts_ms, source, target, cause FROM breaker_events WHERE ts_ms < ?"
+                " ORDER BY ts_ms DESC, id DESC LIMIT 1",
+                [ts_ms],
+            )
+        )
+        return BreakerEvent(**rows[0]) if rows else None
 
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         """All samples of one call are written in one transaction."""
         # Encoded before the transaction opens: a sample orjson refuses fails the call at once.
-        rows = [(orjson.dumps(sample).decode(),) for sample in samples]
+        rows = [(orjson.dumps(sample).decode(), _sample_end(sample)) for sample in samples]
         with self._transaction():
             self._conn.executemany(_INSERT_SAMPLE, rows)
 
     def samples(self) -> list[dict[str, Any]]:
         rows = self._db.query("SELECT data FROM samples ORDER BY id")
         return [orjson.loads(row["data"]) for row in rows]
+
+    def outcomes_ended_between(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        rows = self._db.query(
+            "SELECT data FROM samples WHERE end_ms >= ? AND end_ms < ? ORDER BY id",
+            [start_ms, end_ms],
+        )
+        return [orjson.loads(row["data"]) for row in rows]
+
+    def first_activity_ms(self) -> int | None:
+        row = next(
+            self._db.query(
+                # The aggregate min skips the NULL of an empty table.
+                "SELECT min(v) AS first FROM (SELECT min(open_ms) AS v FROM trades"
+                " UNION ALL SELECT min(ts_ms) FROM breaker_events"
+                " UNION ALL SELECT min(json_extract(data, '$.decision_ms')) FROM samples)"
+            )
+        )
+        return None if row["first"] is None else int(row["first"])
+
+    def last_activity_ms(self) -> int | None:
+        row = next(
+            self._db.query(
+                "SELECT max(v) AS last FROM (SELECT max(close_ms) AS v FROM trades"
+                " UNION ALL SELECT max(ts_ms) FROM breaker_events"
+                " UNION ALL SELECT max(end_ms) FROM samples)"
+            )
+        )
+        return None if row["last"] is None else int(row["last"])
+
+
+def _sample_end(sample: dict[str, Any]) -> int | None:
+    return outcome_end_ms(sample) if is_outcome(sample) else None
 
 
 def _insert_position_sql(keys: tuple[str, ...]) -> str:

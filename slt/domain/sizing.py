@@ -57,6 +57,8 @@ class RiskLimits:
     daily_loss_limit: Decimal = Decimal("0.03")  # fraction of the day's starting equity
     max_position_notional: Decimal | None = None  # USDT; None: no cap beyond leverage
     max_drawdown: Decimal = Decimal("0.15")  # equity fall from its peak that stops entries
+    # The settings refuse a risk_per_trade above 5% unless this is set (sizing ignores it).
+    allow_high_risk: bool = False
 
     def __post_init__(self) -> None:
         _check_fraction("risk_per_trade", self.risk_per_trade)

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from tqdm import tqdm
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log at INFO level (-vv: DEBUG)"
     )
+    parser.add_argument("--version", action="version", version=f"slt {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True)
     sim = verbs.add_parser(
         "simulate",
@@ -74,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML settings file; repeat to layer several (later files win)",
     )
     sim.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sim.add_argument(
+        "--keep-models",
+        action="store_true",
+        help="start the learner from the models a previous run left in --out (by default a "
+        "run removes the previous run's files from --out and starts clean)",
+    )
 
     live = verbs.add_parser(
         "live",
@@ -142,7 +150,26 @@ DELEGATED = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # The reader went away (`slt show-trades | head`): what it wanted it has. Point stdout
+        # at /dev/null so the interpreter's final flush does not complain, and exit quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C outside `slt live` (which handles SIGINT itself)
+        print("slt: interrupted", file=sys.stderr)
+        return 130  # the shell's code for a command ended by SIGINT
+
+
+def _version() -> str:
+    try:
+        return version("slt")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in DELEGATED:
         return DELEGATED[argv[0]](argv[1:])
     args = _parser().parse_args(argv)
@@ -199,7 +226,7 @@ def _simulate(args: argparse.Namespace) -> int:
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
             if not source.path.is_file():
-                raise ReplayError(f"{source.path}: no such file")
+                raise ReplayError(source.path, "no such file")
         with _progress_bar(enabled=sys.stdout.isatty() and not args.json) as progress:
             summary = asyncio.run(
                 simulate(
@@ -210,11 +237,15 @@ def _simulate(args: argparse.Namespace) -> int:
                     end_ms=args.end,
                     seed=args.seed,
                     progress=progress,
+                    keep_models=args.keep_models,
                 )
             )
     except (ConfigError, ReplayError, ValueError) as exc:
         print(f"slt simulate: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the disk filled up while writing the results
+        print(f"slt simulate: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         sys.stdout.buffer.write(summary.to_json() + b"\n")
     else:

@@ -80,7 +80,7 @@ def run_evaluate(argv: Sequence[str] | None = None) -> int:
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
             if not source.path.is_file():
-                raise ReplayError(f"{source.path}: no such file")
+                raise ReplayError(source.path, "no such file")
         first, last = time_span(inspect_sources(sources))
         start = args.start if args.start is not None else first
         end = args.end if args.end is not None else (last + 1 if last is not None else None)
@@ -124,6 +124,7 @@ async def evaluate(
             start_ms=folds[0].start_ms,
             end_ms=folds[-1].end_ms,
             seed=seed,
+            title=f"slt evaluate: policy {policy}",
         )
         store = SqliteStore(run_dir / "state.db")
         trades = store.trades()
@@ -170,6 +171,7 @@ async def evaluate(
         "runs": runs,
         "csv": str(out / "evaluation.csv"),
         "png": [str(out / f"equity-{p}.png") for p in POLICIES],
+        "reports": [str(out / p / "report.html") for p in POLICIES],
         "text": text,
     }
 
@@ -196,6 +198,7 @@ def _text(rows: Sequence[Row], diags: Sequence[Any], runs: dict[str, Any], out: 
             "",
             f"table: {out / 'evaluation.csv'}  equity curves: "
             f"{out / 'equity-rules.png'}, {out / 'equity-model.png'}",
+            "whole-run reports: " + ", ".join(str(out / p / "report.html") for p in POLICIES),
         ]
     )
 

@@ -4,7 +4,8 @@ Each `run_*` takes the arguments after its verb and returns the exit code:
 
     0  success
     1  runtime error (the database cannot be read, a report cannot be written)
-    2  usage or configuration error (bad flag or date, no database, invalid setting or key file)
+    2  usage or configuration error (bad flag or date, no database or a file that is not the
+       bot's database, invalid setting or key file)
 
 They never change the bot's state: `report` writes report files and, for a day that has none,
 its row in the `reports` table.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -44,9 +46,11 @@ EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = """exit codes:
   0  success
   1  runtime error (database unreadable, report not written)
-  2  usage or configuration error (bad flag or date, no database, invalid setting)"""
+  2  usage or configuration error (bad flag or date, no database or not an slt one,
+     invalid setting)"""
 # Where the bot keeps its state, in the order a command without --db looks for it.
 DEFAULT_DBS = (Path("slt-state/live.db"), Path("slt-state/paper.db"), Path("slt-out/state.db"))
+SQLITE_HEADER = b"SQLite format 3\x00"
 HIDDEN = "<hidden>"
 NOT_SET = "<not set>"
 
@@ -78,6 +82,8 @@ def _command(
     except (UsageError, ConfigError, CredentialsError) as exc:
         print(f"slt {prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        raise  # the reader went away: `slt` exits quietly
     except (sqlite3.Error, OSError) as exc:
         print(f"slt {prog}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
@@ -97,11 +103,34 @@ def _find_db(given: Path | None) -> Path:
     if given is not None:
         if not given.is_file():
             raise UsageError(f"{given}: no such database")
-        return given
+        return _checked_db(given)
     for candidate in DEFAULT_DBS:
         if candidate.is_file():
-            return candidate
+            return _checked_db(candidate)
     raise UsageError("no database found (tried " + ", ".join(map(str, DEFAULT_DBS)) + "); use --db")
+
+
+def _checked_db(path: Path) -> Path:
+    """Refuse a file that is not a bot's store before opening it for real: opening creates
+    the store's tables, which must not happen to an empty file or another program's database."""
+    with open(path, "rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if not header:
+        raise UsageError(f"{path}: empty file, not an slt database")
+    if header != SQLITE_HEADER:
+        raise UsageError(f"{path}: not an SQLite database")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'trades'"
+            ).fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path}: not a readable SQLite database ({exc})") from None
+    if not found:
+        raise UsageError(f"{path}: an SQLite database, but not an slt store (no trades table)")
+    return path
 
 
 def _print_json(value: Any) -> None:
@@ -130,7 +159,10 @@ def run_report(argv: Sequence[str], *, clock: Clock | None = None) -> int:
 
     def build(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--date", help="UTC day to report (default: yesterday); today gives the day so far"
+            "--date",
+            help="UTC day to report: YYYY-MM-DD, 'yesterday', or 'today' (the day so far). "
+            "Default: the last day the store has activity on (a simulation's last day), or "
+            "yesterday if that is earlier",
         )
         _db_arg(p)
         p.add_argument(
@@ -148,13 +180,16 @@ def run_report(argv: Sequence[str], *, clock: Clock | None = None) -> int:
     def body(args: argparse.Namespace) -> int:
         now = clock.now_ms()
         today = now - now % DAY_MS
-        day_start = today - DAY_MS if args.date is None else _day_start(args.date)
-        if day_start > today:
+        named = {"today": today, "yesterday": today - DAY_MS}
+        day_start = None if args.date is None else named.get(args.date) or _day_start(args.date)
+        if day_start is not None and day_start > today:
             raise UsageError(f"--date {args.date} has not begun yet")
         db = _find_db(args.db)
         out = args.out or db.parent / "reports"
         formats = tuple(args.formats or ("md", "html", "png"))
         with SqliteStore(db) as store, ReportStore(db) as reports:
+            if day_start is None:
+                day_start = _last_day(store, reports, today)
             reporter = DailyReporter(store, None, out, formats=formats, report_store=reports)
             if day_start == today:
                 asyncio.run(reporter.report_day(day_start, max(now, day_start + 1)))
@@ -188,6 +223,18 @@ def run_report(argv: Sequence[str], *, clock: Clock | None = None) -> int:
         argv,
         "Write the daily report of a UTC day (Markdown, HTML, PNG) from the store.",
     )
+
+
+def _last_day(store: SqliteStore, reports: ReportStore, today: int) -> int:
+    """The day a bare `slt report` means: the last day with activity in the store or a report
+    row (a simulation's last day), but never today, which has not ended."""
+    last_report = reports.last_report()
+    times = [store.last_activity_ms(), None if last_report is None else last_report.day_start_ms]
+    known = [t for t in times if t is not None]
+    if not known:
+        return today - DAY_MS
+    last = max(known)
+    return min(last - last % DAY_MS, today - DAY_MS)
 
 
 # --- slt show-trades ---
@@ -271,6 +318,9 @@ def _print_trades(trades: Sequence[TradeRecord]) -> None:
         )
         for t in trades
     ]
+    if not trades:
+        print("no closed trades")
+        return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in rows:

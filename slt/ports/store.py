@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,23 @@ class BreakerEvent:
     source: str
     target: str
     cause: str
+
+
+def is_outcome(sample: Mapping[str, Any]) -> bool:
+    """The sample log also holds entry and virtual-open records; outcomes carry `r_multiple`
+    (and, from the learner on, `type: "outcome"`)."""
+    kind = sample.get("type")
+    return kind == "outcome" or (kind is None and "r_multiple" in sample)
+
+
+def outcome_end_ms(sample: Mapping[str, Any]) -> int:
+    """When an outcome's position ended: `close_ms` (or `closed_ms`) when the sample has it,
+    otherwise `decision_ms + hold_ms`."""
+    for key in ("close_ms", "closed_ms"):
+        closed = sample.get(key)
+        if isinstance(closed, int):
+            return closed
+    return int(sample.get("decision_ms", 0)) + int(sample.get("hold_ms", 0))
 
 
 class Store(ABC):
@@ -118,10 +135,21 @@ class Store(ABC):
         """Insert or replace the tally of `tally.day`."""
 
     @abstractmethod
+    def trades_closed_between(self, start_ms: int, end_ms: int | None = None) -> list[TradeRecord]:
+        """Trades closed in [start_ms, end_ms) (no upper bound if None), in closing order.
+        Reads only those trades, so a day's report costs the same on the first day and the
+        hundredth."""
+
+    @abstractmethod
     def add_breaker_event(self, event: BreakerEvent) -> None: ...
 
     @abstractmethod
-    def breaker_events(self, since_ms: int = 0) -> list[BreakerEvent]: ...
+    def breaker_events(self, since_ms: int = 0, until_ms: int | None = None) -> list[BreakerEvent]:
+        """Level changes at or after `since_ms` and before `until_ms` (if given), in order."""
+
+    @abstractmethod
+    def breaker_event_before(self, ts_ms: int) -> BreakerEvent | None:
+        """The last level change before `ts_ms`: it says the level in force at `ts_ms`."""
 
     @abstractmethod
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
@@ -129,3 +157,17 @@ class Store(ABC):
 
     @abstractmethod
     def samples(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def outcomes_ended_between(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Outcome samples (`is_outcome`) whose `outcome_end_ms` is in [start_ms, end_ms), in
+        the order they were added; reads only those."""
+
+    @abstractmethod
+    def first_activity_ms(self) -> int | None:
+        """The earliest trade opening, breaker change or sample decision stored; None if the
+        store holds none."""
+
+    @abstractmethod
+    def last_activity_ms(self) -> int | None:
+        """The latest trade close, breaker change or outcome end stored; None if none."""

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from slt.domain.values import DAY_MS
-from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord
+from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord, is_outcome, outcome_end_ms
 from slt.reporter.runtime import RuntimeWindow
 from slt.reporter.store import ModelRecord
 
@@ -218,21 +218,6 @@ def _outcomes(stats: OutcomeStats) -> dict[str, Any]:
         "expectancy_r": stats.expectancy_r,
         "total_r": stats.total_r,
     }
-
-
-def is_outcome(sample: Mapping[str, Any]) -> bool:
-    """The sample log also holds entry and virtual-open records; outcomes carry `r_multiple`
-    (and, from the learner on, `type: "outcome"`)."""
-    kind = sample.get("type")
-    return kind == "outcome" or (kind is None and "r_multiple" in sample)
-
-
-def outcome_end_ms(sample: Mapping[str, Any]) -> int:
-    for key in ("close_ms", "closed_ms"):
-        closed = sample.get(key)
-        if isinstance(closed, int):
-            return closed
-    return int(sample.get("decision_ms", 0)) + int(sample.get("hold_ms", 0))
 
 
 def outcome_stats(samples: Iterable[Mapping[str, Any]]) -> OutcomeStats:

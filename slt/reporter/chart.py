@@ -9,11 +9,16 @@ use: runs that write no chart do not pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from slt.domain.values import HOUR_MS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _SIZE_IN = (8.0, 3.2)
 _DPI = 100
@@ -31,11 +36,6 @@ def equity_png(
     points: Sequence[tuple[int, Decimal]],
 ) -> bytes:
     """A step curve of the day's cumulative realised P&L (USDT) against UTC hours."""
-    import matplotlib
-    import matplotlib.style
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     hours = [0.0] + [(ts - day_start_ms) / HOUR_MS for ts, _ in points]
     values = [0.0] + [float(v) for _, v in points]
     end_h = (day_end_ms - day_start_ms) / HOUR_MS
@@ -47,13 +47,7 @@ def equity_png(
         peak = max(peak, v)
         peaks.append(peak)
 
-    with matplotlib.rc_context():
-        # Matplotlib's own defaults, not a matplotlibrc found on this machine: the same data
-        # must draw the same bytes everywhere.
-        matplotlib.style.use("default")
-        matplotlib.rcParams.update(_RC)
-        fig = Figure(figsize=_SIZE_IN, dpi=_DPI)
-        FigureCanvasAgg(fig)
+    with figure(_SIZE_IN) as fig:
         ax = fig.add_subplot()
         ax.fill_between(
             hours,
@@ -74,7 +68,30 @@ def equity_png(
         ax.set_title(f"Cumulative realised P&L, {day} (UTC)")
         ax.grid(True, linewidth=0.4, alpha=0.5)
         ax.legend(loc="upper left", frameon=False)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
+        return png_bytes(fig)
+
+
+@contextlib.contextmanager
+def figure(size_in: tuple[float, float]) -> Iterator[Figure]:
+    """A figure on its own Agg canvas, drawn with matplotlib's defaults and the settings above
+    (not a matplotlibrc found on this machine: the same data must draw the same bytes
+    everywhere)."""
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context():
+        matplotlib.style.use("default")
+        matplotlib.rcParams.update(_RC)
+        fig = Figure(figsize=size_in, dpi=_DPI)
+        FigureCanvasAgg(fig)
+        yield fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG, without the metadata (software version) that would vary by machine."""
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()

@@ -20,7 +20,7 @@ from typing import Any
 
 from slt.domain.values import DAY_MS
 from slt.ports.order_gateway import GatewayError, OrderGateway
-from slt.ports.store import Store
+from slt.ports.store import BreakerEvent, Store
 from slt.reporter.analysis import ZERO, DayReport, build_day_report, day_name
 from slt.reporter.chart import equity_png
 from slt.reporter.render import html_page, markdown
@@ -102,7 +102,7 @@ class DailyReporter:
         if self._reports is None:
             return []
         today = now_ms - now_ms % DAY_MS
-        anchor = _day_ms(self._reports.first_complete_day()) or self._first_activity_ms()
+        anchor = _day_ms(self._reports.first_complete_day()) or self._store.first_activity_ms()
         if anchor is None:
             return []
         start = max(today - self._catch_up_days * DAY_MS, anchor - anchor % DAY_MS)
@@ -152,7 +152,9 @@ class DailyReporter:
         measured: dict[str, Any] | None = None,
     ) -> DayReport:
         """`measured`: a stored summary of the day, whose day-end figures are kept."""
-        trades = self._store.trades()
+        # Only the day's rows (and, for the wallet, the trades closed since): a report costs
+        # the same however long the bot has run.
+        trades = self._store.trades_closed_between(day_start, day_end)
         wallet_end: Decimal | None = None
         open_positions: int | None = None
         runtime = self._read_runtime(now_ms) if at_day_end else None
@@ -170,7 +172,7 @@ class DailyReporter:
                 log.warning("report %s without wallet figures: %s", day_name(day_start), exc)
             else:
                 # Back from today's wallet to the day's end through the P&L realised since.
-                later = sum((t.pnl for t in trades if t.close_ms >= day_end), ZERO)
+                later = sum((t.pnl for t in self._store.trades_closed_between(day_end)), ZERO)
                 wallet_end = balance.wallet - later
                 if positions is not None:
                     open_positions = len(positions)
@@ -179,8 +181,8 @@ class DailyReporter:
             day_start,
             day_end,
             trades=trades,
-            breaker_events=[e for e in self._store.breaker_events() if e.ts_ms < day_end],
-            samples=self._store.samples(),
+            breaker_events=self._breaker_events(day_start, day_end),
+            samples=self._store.outcomes_ended_between(day_start, day_end),
             wallet_end=wallet_end,
             open_positions=open_positions,
             model=model,
@@ -221,11 +223,11 @@ class DailyReporter:
             page = _replace(stem.with_suffix(".html"), html_page(report, chart).encode())
         return WrittenReport(report, md, page, png)
 
-    def _first_activity_ms(self) -> int | None:
-        times = [t.open_ms for t in self._store.trades()]
-        times += [e.ts_ms for e in self._store.breaker_events()]
-        times += [int(s["decision_ms"]) for s in self._store.samples() if "decision_ms" in s]
-        return min(times, default=None)
+    def _breaker_events(self, day_start: int, day_end: int) -> list[BreakerEvent]:
+        """The day's level changes, after the last one before it (the level at 00:00)."""
+        before = self._store.breaker_event_before(day_start)
+        within = self._store.breaker_events(day_start, day_end)
+        return within if before is None else [before, *within]
 
 
 def _replace(path: Path, data: bytes) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,6 +32,7 @@ class Table:
 @dataclass(frozen=True, slots=True)
 class Chart:
     alt: str
+    name: str = "equity"  # which of the images given to the renderer
 
 
 Block = Bullets | Table | Chart
@@ -239,13 +240,19 @@ def _trades(r: DayReport) -> Table:
 
 
 def markdown(report: DayReport, chart_file: str | None) -> str:
-    lines = [f"# {title(report)}"]
-    for section in sections(report, chart=chart_file is not None):
+    files = {} if chart_file is None else {"equity": chart_file}
+    return markdown_document(title(report), sections(report, chart=chart_file is not None), files)
+
+
+def markdown_document(heading: str, parts: Sequence[Section], files: Mapping[str, str]) -> str:
+    """`files`: the image file of each chart name; a chart without one is named, not shown."""
+    lines = [f"# {heading}"]
+    for section in parts:
         if section.title:
             lines += ["", f"## {section.title}"]
         for block in section.blocks:
             lines.append("")
-            lines += _md_block(block, chart_file)
+            lines += _md_block(block, files)
     return "\n".join(lines) + "\n"
 
 
@@ -253,11 +260,13 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _md_block(block: Block, chart_file: str | None) -> list[str]:
+def _md_block(block: Block, files: Mapping[str, str]) -> list[str]:
     if isinstance(block, Bullets):
         return [f"- {line}" for line in block.lines]
     if isinstance(block, Chart):
-        return [f"![{block.alt}]({chart_file})"]
+        if block.name not in files:
+            return [f"*Chart: {block.alt} (in the HTML report).*"]
+        return [f"![{block.alt}]({files[block.name]})"]
     if not block.rows:
         return [block.empty] if block.empty else []
     return [
@@ -281,27 +290,33 @@ th{background:#f3f5f7}img{max-width:100%}
 
 
 def html_page(report: DayReport, chart_png: bytes | None) -> str:
-    parts = [
+    pngs = {} if chart_png is None else {"equity": chart_png}
+    return html_document(title(report), sections(report, chart=chart_png is not None), pngs)
+
+
+def html_document(heading: str, parts: Sequence[Section], pngs: Mapping[str, bytes]) -> str:
+    """One self-contained page: inline CSS, each chart's PNG (by name) as a data URI."""
+    page = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title(report))}</title>",
+        f"<title>{html.escape(heading)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title(report))}</h1>",
+        f"<h1>{html.escape(heading)}</h1>",
     ]
-    for section in sections(report, chart=chart_png is not None):
+    for section in parts:
         if section.title:
-            parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts += [_html_block(block, chart_png) for block in section.blocks]
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+            page.append(f"<h2>{html.escape(section.title)}</h2>")
+        page += [_html_block(block, pngs) for block in section.blocks]
+    page.append("</body></html>")
+    return "\n".join(page) + "\n"
 
 
-def _html_block(block: Block, chart_png: bytes | None) -> str:
+def _html_block(block: Block, pngs: Mapping[str, bytes]) -> str:
     if isinstance(block, Bullets):
         return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in block.lines) + "</ul>"
     if isinstance(block, Chart):
-        data = base64.b64encode(chart_png or b"").decode("ascii")
+        data = base64.b64encode(pngs.get(block.name, b"")).decode("ascii")
         return f'<p><img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}"></p>'
     if not block.rows:
         return f"<p>{html.escape(block.empty)}</p>" if block.empty else ""

@@ -22,7 +22,11 @@ from slt.domain.exits import ExitReason
 from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferred_filters
 from slt.domain.values import DAY_MS
 from slt.ports.store import TradeRecord
+from slt.reporter.run_analysis import build_run_report
+from slt.reporter.run_render import gap_lines, write_run_report
 from slt.simulator.driver import replay, run_until
+from slt.simulator.market_prices import kline_prices, quote_prices
+from slt.simulator.out_dir import claimed_out_dir
 
 TRADE_COLUMNS = (
     "open_time",
@@ -61,6 +65,15 @@ class SimulationSummary:
     cycles: dict[str, int]
     reports: int
     fingerprint: str
+    sharpe: float | None  # daily returns, annualised by sqrt(365): see the run report
+    sortino: float | None
+    calmar: float | None
+    exposure: float  # share of the run's time with a position open
+    market_change: float | None  # equal-weight buy and hold of the pairs over the run
+    report: str  # the whole run's report.html
+    report_s: float  # time to read the prices and draw and write report.md and report.html
+    data_gaps: int  # runs of missing bars in the klines
+    data_gap_list: tuple[str, ...]  # the first few of them, and how many more
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
@@ -79,8 +92,26 @@ class SimulationSummary:
                 f"  virtual outcomes: {self.virtual_samples}  reports: {self.reports}",
                 "cycles: " + "  ".join(f"{k}={v}" for k, v in sorted(self.cycles.items())),
                 f"fingerprint: {self.fingerprint}",
+                f"sharpe: {_ratio(self.sharpe)}  sortino: {_ratio(self.sortino)}"
+                f"  calmar: {_ratio(self.calmar)}  exposure: {self.exposure:.1%}"
+                "  market change: "
+                + ("n/a" if self.market_change is None else f"{self.market_change:+.2%}"),
+                f"report: {self.report} (built in {self.report_s:.1f} s)",
+                *(
+                    [
+                        f"warning: {self.data_gaps} gap{'s' if self.data_gaps > 1 else ''} in"
+                        " the klines (no bars, prices frozen):"
+                    ]
+                    + [f"  {line}" for line in self.data_gap_list]
+                    if self.data_gaps
+                    else []
+                ),
             ]
         )
+
+
+def _ratio(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def bundled_sources() -> list[DataSource]:
@@ -101,8 +132,10 @@ def _iso(ts_ms: int) -> str:
 
 
 def _plain(d: Decimal) -> str:
-    return format(d.normalize(), "f") if d == d.to_integral() or d.as_tuple().exponent < -8 else (
-        format(d, "f")
+    return (
+        format(d.normalize(), "f")
+        if d == d.to_integral() or d.as_tuple().exponent < -8
+        else (format(d, "f"))
     )
 
 
@@ -154,6 +187,34 @@ async def simulate(
     end_ms: int | None = None,
     seed: int = 0,
     progress: Callable[[int], object] | None = None,
+    keep_models: bool = False,
+    title: str = "slt simulation report",
+) -> SimulationSummary:
+    """Replay `sources` into `out_dir`, which this run locks and starts clean (see out_dir);
+    `keep_models` starts the learner from the models a previous run left there."""
+    with claimed_out_dir(out_dir, keep_models=keep_models):
+        return await _simulate(
+            settings,
+            sources,
+            out_dir,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            seed=seed,
+            progress=progress,
+            title=title,
+        )
+
+
+async def _simulate(
+    settings: Settings,
+    sources: Sequence[DataSource],
+    out_dir: Path,
+    *,
+    start_ms: int | None,
+    end_ms: int | None,
+    seed: int,
+    progress: Callable[[int], object] | None,
+    title: str,
 ) -> SimulationSummary:
     infos = inspect_sources(list(sources))
     if not infos:
@@ -167,10 +228,6 @@ async def simulate(
         or inferred_filters(symbol, info.price_decimals, info.reference_price)
         for symbol, info in sorted(infos.items())
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    db = out_dir / "state.db"
-    for stale in (db, out_dir / "state.db-wal", out_dir / "state.db-shm"):
-        stale.unlink(missing_ok=True)  # a simulation starts from an empty account
     container = build_container(settings, filters, start, out_dir, seed=seed)
     clock = container.clock()
     exchange = container.exchange()
@@ -216,6 +273,21 @@ async def simulate(
     wins = sum(1 for t in trades if t.pnl > 0)
     store.close()
     container.report_store().close()
+    began = time.perf_counter()
+    prices, gaps = kline_prices(sources, start, end)
+    prices |= quote_prices(sources, start, end)
+    report = build_run_report(
+        title,
+        start,
+        end,
+        start_wallet=settings.exchange.wallet,
+        trades=trades,
+        prices=prices,
+        gaps=gaps,
+        symbols=tuple(filters),
+    )
+    files = write_run_report(report, prices, out_dir)
+    report_s = time.perf_counter() - began
     return SimulationSummary(
         start=_iso(start),
         end=_iso(end),
@@ -238,4 +310,13 @@ async def simulate(
         cycles=dict(scheduler.runs),
         reports=len(reporter.written),
         fingerprint=fingerprint,
+        sharpe=report.ratios.sharpe,
+        sortino=report.ratios.sortino,
+        calmar=report.ratios.calmar,
+        exposure=report.exposure,
+        market_change=report.market_change,
+        report=str(files.html),
+        report_s=report_s,
+        data_gaps=len(gaps),
+        data_gap_list=tuple(gap_lines(gaps, limit=5)),
     )
