@@ -51,7 +51,7 @@ from sqlite_utils.db import Table
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
-from slt.ports.store import BreakerEvent, Store, TradeRecord
+from slt.ports.store import BreakerEvent, CommandRecord, Store, TradeRecord
 
 SCHEMA_VERSION = 1
 
@@ -130,6 +130,16 @@ CREATE TABLE IF NOT EXISTS breaker_events (
     cause TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS breaker_events_by_ts ON breaker_events (ts_ms);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    user TEXT NOT NULL,
+    command TEXT NOT NULL,
+    args TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    result TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     data TEXT NOT NULL
@@ -190,6 +200,10 @@ INSERT INTO trades (
 
 _INSERT_BREAKER_EVENT = (
     "INSERT INTO breaker_events (ts_ms, source, target, cause) VALUES (?, ?, ?, ?)"
+)
+_INSERT_COMMAND = (
+    "INSERT INTO commands (ts_ms, source, user, command, args, ok, result)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
 _INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
@@ -446,6 +460,22 @@ class SqliteStore(Store):
     def samples(self) -> list[dict[str, Any]]:
         rows = self._db.query("SELECT data FROM samples ORDER BY id")
         return [orjson.loads(row["data"]) for row in rows]
+
+    # --- operator commands ---
+
+    def add_command(self, record: CommandRecord) -> None:
+        r = record
+        self._conn.execute(
+            _INSERT_COMMAND, (r.ts_ms, r.source, r.user, r.command, r.args, int(r.ok), r.result)
+        )
+
+    def commands(self, limit: int = 50) -> list[CommandRecord]:
+        rows = self._conn.execute(
+            "SELECT ts_ms, source, user, command, args, ok, result FROM commands"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [CommandRecord(t, s, u, c, a, bool(ok), res) for t, s, u, c, a, ok, res in rows]
 
 
 def _insert_position_sql(keys: tuple[str, ...]) -> str:

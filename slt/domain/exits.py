@@ -31,6 +31,7 @@ class ExitReason(StrEnum):
     END_OF_DATA = "end_of_data"
     CLOSED_WHILE_DOWN = "closed_while_down"
     UNPROTECTED = "unprotected"  # the protective stop could not be confirmed
+    FORCE_EXIT = "force_exit"  # the operator asked (/forceexit)
 
 
 @dataclass(frozen=True, slots=True)

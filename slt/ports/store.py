@@ -36,6 +36,19 @@ class BreakerEvent:
     cause: str
 
 
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """An operator's command and what came of it (the audit trail of runtime control)."""
+
+    ts_ms: int
+    source: str  # http, telegram, signal
+    user: str  # who asked: a Telegram chat, "token" for the status API, the signal's name
+    command: str
+    args: str
+    ok: bool
+    result: str  # the reply the operator got
+
+
 class Store(ABC):
     @abstractmethod
     def next_position_id(self) -> int:
@@ -84,3 +97,11 @@ class Store(ABC):
 
     @abstractmethod
     def samples(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def add_command(self, record: CommandRecord) -> None:
+        """Audit an operator's command with its result."""
+
+    @abstractmethod
+    def commands(self, limit: int = 50) -> list[CommandRecord]:
+        """The latest audited commands, newest first."""
