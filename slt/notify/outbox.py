@@ -149,7 +149,11 @@ class Outbox:
 
     async def _drain(self) -> None:
         while self._queue and self._running:
-            await self._deliver(self._queue.popleft())
+            try:
+                await self._deliver(self._queue.popleft())
+            except asyncio.CancelledError:
+                self.dropped += 1  # closed while this one was on its way
+                raise
 
     async def _deliver(self, text: str) -> None:
         failures = 0
