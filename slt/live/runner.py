@@ -128,7 +128,9 @@ async def _session(  # type: ignore[no-untyped-def]
     scheduler = container.scheduler()
     listen_to_quotes(container)
 
-    notifications = Notifications.for_notifiers(notifiers_from_env(), clock)
+    notifications = Notifications.for_notifiers(
+        notifiers_from_env(telegram_api=settings.live.telegram_api), clock
+    )
     notifications.start()
     operator = OperatorSession(container, notifications, options.reload_settings)
 
