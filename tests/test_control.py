@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from browser.simulation import paused_simulation
 from test_position_controller import Rig
 
 from slt.config import load_settings
@@ -221,3 +222,28 @@ def test_a_bad_reloaded_config_is_refused_naming_the_key_and_the_old_one_stays(
     assert container.settings().risk.max_leverage == 5  # nothing of it was applied
     assert asyncio.run(open_long(container)).max_hold_ms == 60 * 60_000
     assert rig.store.commands(1)[0].source == "signal"
+
+
+def test_after_stopentry_a_simulation_opens_nothing_but_keeps_learning(tmp_path: Path) -> None:
+    at: dict[str, int] = {}
+
+    async def stop_entries(container) -> None:  # type: ignore[no-untyped-def]
+        trader = container.trader()
+        at.update(ms=container.clock().now_ms(), candidates=trader.candidates,
+                  entries=trader.entries, virtual=container.virtual().opened)
+        commands = Commands(container.clock(), Cockpit(
+            mode="simulate", controller=container.controller(), store=container.store(),
+            balance=container.gateway().balance, latest=container.feed().latest,
+            breaker_level=lambda: "NORMAL"))
+        assert (await commands.run("http", "token", "/stopentry")).ok
+
+    paused = paused_simulation(tmp_path, open_positions=1, then=stop_entries)
+    container = paused.container
+    trader, store = container.trader(), container.store()
+    assert trader.entries == at["entries"] and at["entries"] >= 1
+    assert trader.candidates > at["candidates"]  # candidates still come...
+    assert container.virtual().opened > at["virtual"]  # ...and are followed virtually
+    opened = [t.open_ms for t in store.trades()]
+    opened += [p.created_ms for p in container.controller().positions.values()]
+    assert opened and max(opened) <= at["ms"]
+    assert any(t.close_ms > at["ms"] for t in store.trades())  # exits went on
