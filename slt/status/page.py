@@ -4,9 +4,10 @@ It reloads itself every `refresh_s` seconds (a meta refresh). When the server ta
 the page has buttons for them and one small inline script (`CONTROL_SCRIPT`, allowed by its
 hash in the Content-Security-Policy, every other script being forbidden) that POSTs a
 button's command with the token from the page's address in the Authorization header, never in
-a cookie, so that no other site can make the browser send a command; the answer is shown next
-to the buttons and the audited commands in a table. Elements carry ids and data attributes so
-that a browser test, or an operator's scraper, can find the figures.
+a cookie, so that no other site can make the browser send a command; the page then reloads
+to show the effect, with the answer next to the buttons and the audited commands in a table.
+Elements carry ids and data attributes so that a browser test, or an operator's scraper, can
+find the figures.
 """
 
 from __future__ import annotations
@@ -35,28 +36,35 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f5f7}
 #control-result{display:block;white-space:pre-wrap;margin:.3rem 0;font-family:monospace}
 """
 
-# Sends a button's command; the token comes from the address the page was opened with.
+# Sends a button's command with the token from the page's address, then reloads the page so
+# that it shows the effect; the answer survives the reload in sessionStorage (never the token).
 CONTROL_SCRIPT = """
 const token = new URLSearchParams(location.search).get("token");
 const out = document.getElementById("control-result");
+const KEY = "slt-control-result";
+function show(ok, text) { out.dataset.ok = ok; out.textContent = text; }
+const last = sessionStorage.getItem(KEY);
+if (last) { sessionStorage.removeItem(KEY); const r = JSON.parse(last); show(r.ok, r.text); }
 async function send(button) {
-  if (!token) { out.textContent = "open the page as /?token=... to send commands"; return; }
+  if (!token) { show("false", "open the page as /?token=... to send commands"); return; }
   const ask = button.dataset.confirm;
   if (ask && !window.confirm(ask)) { return; }
-  out.textContent = "sending /" + button.dataset.command + "...";
+  show("", "sending /" + button.dataset.command + "...");
+  let answer;
   try {
     const response = await fetch("/api/control/" + button.dataset.command, {
       method: "POST", cache: "no-store", credentials: "omit",
       headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
       body: JSON.stringify({args: button.dataset.args || ""}),
     });
-    const answer = await response.json();
-    out.dataset.ok = String(answer.ok === true);
-    out.textContent = "/" + button.dataset.command + ": " + (answer.result || answer.error);
+    answer = await response.json();
   } catch (error) {
-    out.dataset.ok = "false";
-    out.textContent = "request failed: " + error;
+    show("false", "request failed: " + error);
+    return;
   }
+  const text = "/" + button.dataset.command + ": " + (answer.result || answer.error);
+  sessionStorage.setItem(KEY, JSON.stringify({ok: String(answer.ok === true), text: text}));
+  location.reload();
 }
 for (const button of document.querySelectorAll("button[data-command]")) {
   button.addEventListener("click", () => send(button));

@@ -105,8 +105,11 @@ class Page:
     async def wait_for(self, condition: str) -> None:
         """Until the JavaScript `condition` holds in the page (polled, bounded)."""
         for _ in range(TIMEOUT_S * 20):
-            if await self.evaluate(f"Boolean({condition})"):
-                return
+            try:
+                if await self.evaluate(f"Boolean({condition})"):
+                    return
+            except AssertionError:
+                pass  # the page is loading (again): its document is not there yet
             await asyncio.sleep(0.05)  # polling the page, not timing it
         raise AssertionError(f"never true in the page: {condition}")
 

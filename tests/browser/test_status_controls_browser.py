@@ -45,15 +45,15 @@ def test_buttons_stop_entries_and_force_an_exit(tmp_path: Path) -> None:
                 await page.open(f"{url}/?token={TOKEN}")
                 assert await page.text("#entries") == "on"
                 await page.evaluate("document.querySelector('#btn-stopentry').click()")
+                # The page reloads with the answer and the effect.
                 await page.wait_for("document.querySelector('#control-result').dataset.ok")
                 stopped = await page.text("#control-result")
+                entries = await page.text("#entries")
                 await page.evaluate(
                     f"document.querySelector('#btn-forceexit-{symbol}').click()")
                 await page.wait_for(
-                    "document.querySelector('#control-result').textContent.includes('exit')")
+                    "document.querySelector('#control-result').textContent.startsWith('/forceexit:')")
                 exited = await page.text("#control-result")
-                await page.open(f"{url}/?token={TOKEN}&again=1")
-                entries = await page.text("#entries")
                 audited = await page.evaluate(
                     "[...document.querySelectorAll('#commands tr[data-command]')]"
                     ".map(r => r.dataset.command + ':' + r.dataset.ok)")
