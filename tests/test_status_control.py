@@ -67,6 +67,8 @@ def test_a_command_needs_the_header_and_takes_effect() -> None:
         async with session.get(f"{url}/api/status", headers=BEARER) as resp:
             shown = await resp.json()
         assert shown["entries_halted"] == "operator: /stopentry"
+        async with session.get(f"{url}/metrics", headers=BEARER) as resp:
+            assert "slt_entries_halted 1.0" in await resp.text()
         [audited] = shown["commands"]
         assert audited["source"] == "http" and audited["user"] == "token@127.0.0.1"
         assert audited["result"] == answer["result"]
