@@ -185,3 +185,30 @@ def test_control_from_env_needs_telegram_and_integer_extra_chats() -> None:
         assert "SLT_TELEGRAM_CONTROL_CHATS" in str(exc)
     else:
         raise AssertionError("a non-integer chat id was accepted")
+
+
+def test_a_command_that_fails_does_not_end_polling() -> None:
+    async def go() -> None:
+        real = commands_for(Rig()).run
+
+        async def run(source: str, user: str, text: str):  # type: ignore[no-untyped-def]
+            if text == "/boom":
+                raise RuntimeError("a bug in a command")
+            return await real(source, user, text)
+
+        async with fake_telegram() as fake:
+            bot = TelegramNotifier(TOKEN, str(CHAT), base_url=fake.url)
+            control = TelegramControl(bot, {str(CHAT)}, run, LiveClock(), wait_s=1)
+            task = asyncio.create_task(control.run_forever())
+            try:
+                fake.push(message(1, "/boom"))
+                fake.push(message(2, "/status"))
+                await until(lambda: len(fake.replies) == 1, "the second command's answer")
+                assert fake.replies[0][1].startswith("paper | entries on")
+                assert not task.done()
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await control.close()
+
+    asyncio.run(go())

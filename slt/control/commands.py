@@ -107,7 +107,8 @@ class Commands:
             CommandRecord(self._clock.now_ms(), source, user, name[:40], args, result.ok,
                           result.text)
         )
-        journal.info("command /%s %s from %s %s: %s", name[:40], args, source, user, result.text)
+        line = f"/{name[:40]} {args}".rstrip()
+        journal.info("command %s from %s %s: %s", line, source, user, result.text)
         return result
 
     async def close(self) -> None:

@@ -67,7 +67,11 @@ class TelegramControl:
                 continue
             failures = 0
             for update in updates:
-                await self.handle(update)
+                try:
+                    await self.handle(update)
+                except Exception:
+                    # One bad update must not end the operator's remote control.
+                    log.exception("telegram update not handled")
 
     async def handle(self, update: Any) -> None:
         """One update from getUpdates: run it if it is a command from an allowed chat."""
