@@ -11,7 +11,7 @@ from test_position_controller import Rig
 
 from slt.config import load_settings
 from slt.container import build_container, runtime_settings_applier
-from slt.control import Cockpit, Commands, ConfigReloader, parse
+from slt.control import SHUTDOWN_REASON, Cockpit, Commands, ConfigReloader, parse
 from slt.domain.position import Position
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
@@ -118,6 +118,16 @@ def test_pause_resumes_entries_by_itself_at_its_deadline() -> None:
             refused = await commands.run("telegram", "chat 7", bad)
             assert not refused.ok and "minutes" in refused.text
         assert rig.controller.halted == ""
+
+    run(main())
+
+
+def test_start_does_not_lift_the_halt_of_a_stopping_bot() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.controller.halt_entries(SHUTDOWN_REASON)
+        refused = await commands_for(rig).run("telegram", "chat 7", "/start")
+        assert not refused.ok and rig.controller.halted == SHUTDOWN_REASON
 
     run(main())
 

@@ -42,6 +42,7 @@ from slt.ports.store import CommandRecord, Store
 MAX_ARGS_CHARS = 100
 MAX_PAUSE_MINUTES = 7 * 24 * 60
 STOPENTRY_REASON = "operator: /stopentry"
+SHUTDOWN_REASON = "shutdown"  # the halt of a stopping bot, which /start must not lift
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +186,8 @@ class Commands:
         return True, "new entries stopped; open positions keep their exits and stops"
 
     async def _start(self, args: str) -> tuple[bool, str]:
+        if self._bot.controller.halted == SHUTDOWN_REASON:
+            return False, "the bot is shutting down: entries stay halted"
         self._cancel_pause()
         was = self._bot.controller.resume_entries()
         if not was:

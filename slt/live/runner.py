@@ -34,6 +34,7 @@ from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSin
 from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
+from slt.control import SHUTDOWN_REASON
 from slt.credentials import Credentials
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
@@ -177,7 +178,7 @@ async def _session(  # type: ignore[no-untyped-def]
     try:
         await stop.wait()
     finally:
-        controller.halt_entries("shutdown")
+        controller.halt_entries(SHUTDOWN_REASON)
         status.cancel()
         feed_watch.cancel()
         resolver.cancel()
