@@ -11,7 +11,7 @@ from test_position_controller import Rig
 
 from slt.config import load_settings
 from slt.container import build_container, runtime_settings_applier
-from slt.control import SHUTDOWN_REASON, Cockpit, Commands, ConfigReloader, parse
+from slt.control import COMMANDS, SHUTDOWN_REASON, Cockpit, Commands, ConfigReloader, parse
 from slt.domain.position import Position
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
@@ -163,8 +163,10 @@ def test_queries_answer_with_figures_and_unknown_commands_are_refused() -> None:
         profit = await commands.run("http", "t", "/profit")
         assert profit.text.startswith("1 closed trades, win rate 100%, net +")
         unknown = await commands.run("http", "t", "/moon BTC")
-        assert not unknown.ok and "/forceexit" in unknown.text
+        assert not unknown.ok and "/help" in unknown.text
         assert rig.store.commands(1)[0].command == "moon"
+        listed = (await commands.run("http", "t", "/help")).text.splitlines()
+        assert [line.split(":")[0].split()[0] for line in listed] == [f"/{c}" for c in COMMANDS]
         no_reload = await commands.run("http", "t", "/reload_config")
         assert not no_reload.ok
 

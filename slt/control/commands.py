@@ -99,10 +99,9 @@ class Commands:
         if len(args) > MAX_ARGS_CHARS:
             result = CommandResult(name, False, f"arguments longer than {MAX_ARGS_CHARS} chars")
         elif name not in _HANDLERS:
-            known = ", ".join(f"/{n}" for n in _HANDLERS)
-            result = CommandResult(name, False, f"unknown command /{name[:40]}; try {known}")
+            result = CommandResult(name, False, f"unknown command /{name[:40]}; try /help")
         else:
-            ok, answer = await _HANDLERS[name](self, args)
+            ok, answer = await _HANDLERS[name][0](self, args)
             result = CommandResult(name, ok, answer)
         self._bot.store.add_command(
             CommandRecord(self._clock.now_ms(), source, user, name[:40], args, result.ok,
@@ -117,6 +116,9 @@ class Commands:
         self._cancel_pause()
 
     # -- queries ---------------------------------------------------------------------------
+
+    async def _help(self, args: str) -> tuple[bool, str]:
+        return True, "\n".join(f"/{name}{usage}" for name, (_, usage) in _HANDLERS.items())
 
     async def _status(self, args: str) -> tuple[bool, str]:
         bot = self._bot
@@ -253,15 +255,17 @@ class Commands:
 
 
 Handler = Callable[[Commands, str], Awaitable[tuple[bool, str]]]
-_HANDLERS: Mapping[str, Handler] = {
-    "status": Commands._status,
-    "positions": Commands._positions,
-    "profit": Commands._profit,
-    "balance": Commands._balance,
-    "stopentry": Commands._stopentry,
-    "start": Commands._start,
-    "pause": Commands._pause,
-    "forceexit": Commands._forceexit,
-    "reload_config": Commands._reload_config,
+# name -> (handler, usage for /help)
+_HANDLERS: Mapping[str, tuple[Handler, str]] = {
+    "status": (Commands._status, ": mode, entries, breaker, open positions, today's P&L"),
+    "positions": (Commands._positions, ": the open positions"),
+    "profit": (Commands._profit, ": closed trades overall and today"),
+    "balance": (Commands._balance, ": the exchange account"),
+    "stopentry": (Commands._stopentry, ": no new entries (exits go on)"),
+    "start": (Commands._start, ": new entries again"),
+    "pause": (Commands._pause, " [MINUTES]: no new entries, for MINUTES or until /start"),
+    "forceexit": (Commands._forceexit, " SYMBOL|all: market exit of the open positions"),
+    "reload_config": (Commands._reload_config, ": read the configuration files again"),
+    "help": (Commands._help, ": this list"),
 }
 COMMANDS = tuple(_HANDLERS)
