@@ -83,9 +83,9 @@ class OperatorSession:
         self._hup = False
         self._watch_positions()
 
-    def tell(self, notice: Notice) -> None:
+    def tell(self, notice: Notice, level: int = logging.INFO) -> None:
         """Into the journal and to the notifiers."""
-        journal.info("%s", notice.text())
+        journal.log(level, "%s", notice.text())
         self._notifications.publish(notice)
 
     def _watch_positions(self) -> None:
@@ -98,7 +98,7 @@ class OperatorSession:
         if placed:
             self.tell(ProtectiveStopPlaced(p.id, p.symbol, p.stop))
         else:
-            self.tell(ProtectiveStopFailed(p.id, p.symbol, p.stop, detail))
+            self.tell(ProtectiveStopFailed(p.id, p.symbol, p.stop, detail), logging.WARNING)
 
     def started(self, symbols: list[str]) -> None:
         """The session trades: announce it, take SIGHUP and Telegram commands."""
