@@ -165,6 +165,10 @@ def test_queries_answer_with_figures_and_unknown_commands_are_refused() -> None:
         unknown = await commands.run("http", "t", "/moon BTC")
         assert not unknown.ok and "/help" in unknown.text
         assert rig.store.commands(1)[0].command == "moon"
+        flood = await commands.run("telegram", "chat 7", "/" + "x" * 500 + " " + "y" * 5000)
+        assert not flood.ok and "longer than 100" in flood.text
+        kept = rig.store.commands(1)[0]
+        assert (len(kept.command), len(kept.args)) == (40, 100)
         listed = (await commands.run("http", "t", "/help")).text.splitlines()
         assert [line.split(":")[0].split()[0] for line in listed] == [f"/{c}" for c in COMMANDS]
         no_reload = await commands.run("http", "t", "/reload_config")

@@ -99,15 +99,15 @@ class Commands:
         if len(args) > MAX_ARGS_CHARS:
             result = CommandResult(name, False, f"arguments longer than {MAX_ARGS_CHARS} chars")
         elif name not in _HANDLERS:
-            result = CommandResult(name, False, f"unknown command /{name[:40]}; try /help")
+            result = CommandResult(name[:40], False, f"unknown command /{name[:40]}; try /help")
         else:
             ok, answer = await _HANDLERS[name][0](self, args)
             result = CommandResult(name, ok, answer)
+        name, args = name[:40], args[:MAX_ARGS_CHARS]  # what is kept of a flood
         self._bot.store.add_command(
-            CommandRecord(self._clock.now_ms(), source, user, name[:40], args, result.ok,
-                          result.text)
+            CommandRecord(self._clock.now_ms(), source, user, name, args, result.ok, result.text)
         )
-        line = f"/{name[:40]} {args}".rstrip()
+        line = f"/{name} {args}".rstrip()
         journal.info("command %s from %s %s: %s", line, source, user, result.text)
         return result
 
