@@ -122,11 +122,25 @@ def test_pause_resumes_entries_by_itself_at_its_deadline() -> None:
     run(main())
 
 
+def test_a_halt_of_the_bots_own_needs_start_force() -> None:
+    async def main() -> None:
+        rig = Rig()
+        commands = commands_for(rig)
+        rig.controller.halt_entries("start-up reconciliation found unknown_position")
+        plain = await commands.run("telegram", "chat 7", "/start")
+        assert not plain.ok and "send /start force" in plain.text
+        assert rig.controller.halted.startswith("start-up reconciliation")
+        forced = await commands.run("telegram", "chat 7", "/start force")
+        assert forced.ok and "unknown_position" in forced.text and rig.controller.halted == ""
+
+    run(main())
+
+
 def test_start_does_not_lift_the_halt_of_a_stopping_bot() -> None:
     async def main() -> None:
         rig = Rig()
         rig.controller.halt_entries(SHUTDOWN_REASON)
-        refused = await commands_for(rig).run("telegram", "chat 7", "/start")
+        refused = await commands_for(rig).run("telegram", "chat 7", "/start force")
         assert not refused.ok and rig.controller.halted == SHUTDOWN_REASON
 
     run(main())

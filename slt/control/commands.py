@@ -7,7 +7,9 @@ Semantics (Freqtrade's, where it has them):
   exchange's account (the exchange is the truth for money).
 - `/stopentry`: no new entries from now on; exits, protective stops and learning go on
   (candidates not taken are followed virtually, as always).
-- `/start`: new entries again, whatever had halted them (the halt is named in the answer).
+- `/start`: new entries again after `/stopentry` or `/pause`; a halt the bot chose itself (a
+  start-up reconciliation mismatch) needs `/start force`, so that a Telegram client sending
+  /start as it opens the chat lifts nothing by accident.
 - `/pause [MINUTES]`: `/stopentry` with a deadline: entries resume by themselves after MINUTES
   (at most a week), unless something else halted them meanwhile; without MINUTES it lasts
   until `/start`.
@@ -41,7 +43,8 @@ from slt.ports.store import CommandRecord, Store
 
 MAX_ARGS_CHARS = 100
 MAX_PAUSE_MINUTES = 7 * 24 * 60
-STOPENTRY_REASON = "operator: /stopentry"
+OPERATOR = "operator: "  # how the halts the operator asked for begin
+STOPENTRY_REASON = OPERATOR + "/stopentry"
 SHUTDOWN_REASON = "shutdown"  # the halt of a stopping bot, which /start must not lift
 
 
@@ -188,8 +191,15 @@ class Commands:
         return True, "new entries stopped; open positions keep their exits and stops"
 
     async def _start(self, args: str) -> tuple[bool, str]:
-        if self._bot.controller.halted == SHUTDOWN_REASON:
+        halted = self._bot.controller.halted
+        if halted == SHUTDOWN_REASON:
             return False, "the bot is shutting down: entries stay halted"
+        if halted and not halted.startswith(OPERATOR) and args.lower() != "force":
+            # A halt the bot chose (a start-up mismatch) is lifted only on purpose; a plain
+            # /start may be nothing more than a Telegram client opening the chat.
+            return False, (
+                f"entries were halted by the bot ({halted}); look into it, then send /start force"
+            )
         self._cancel_pause()
         was = self._bot.controller.resume_entries()
         if not was:
@@ -198,11 +208,11 @@ class Commands:
 
     async def _pause(self, args: str) -> tuple[bool, str]:
         if not args:
-            return self._halt("operator: /pause")
+            return self._halt(OPERATOR + "/pause")
         if not args.isdigit() or not 1 <= int(args) <= MAX_PAUSE_MINUTES:
             return False, f"/pause takes minutes from 1 to {MAX_PAUSE_MINUTES}, not {args!r}"
         until = self._clock.now_ms() + int(args) * 60_000
-        reason = f"operator: /pause until {_ts(until)}"
+        reason = f"{OPERATOR}/pause until {_ts(until)}"
         ok, text = self._halt(reason)
         if self._bot.controller.halted != reason:
             return ok, text  # halted for another reason: that one decides when entries resume
@@ -262,7 +272,7 @@ _HANDLERS: Mapping[str, tuple[Handler, str]] = {
     "profit": (Commands._profit, ": closed trades overall and today"),
     "balance": (Commands._balance, ": the exchange account"),
     "stopentry": (Commands._stopentry, ": no new entries (exits go on)"),
-    "start": (Commands._start, ": new entries again"),
+    "start": (Commands._start, " [force]: new entries again (force: after a halt of the bot's)"),
     "pause": (Commands._pause, " [MINUTES]: no new entries, for MINUTES or until /start"),
     "forceexit": (Commands._forceexit, " SYMBOL|all: market exit of the open positions"),
     "reload_config": (Commands._reload_config, ": read the configuration files again"),
