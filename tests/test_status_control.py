@@ -106,6 +106,11 @@ def test_the_page_has_buttons_and_only_its_own_script_may_run() -> None:
         for command in ("stopentry", "start", "pause", "reload_config", "forceexit"):
             assert f'data-command="{command}"' in page
         assert 'id="entries">on<' in page and "document.cookie" not in page
+        assert 'data-args="force"' not in page
+        rig.controller.halt_entries("start-up reconciliation found unknown_position")
+        async with session.get(f"{url}/?token={TOKEN}") as resp:
+            page = await resp.text()
+        assert 'id="btn-start-force"' in page and "unknown_position). Resume them?" in page
 
     with_server(check)
 

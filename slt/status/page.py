@@ -18,6 +18,7 @@ import html
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from slt.control.commands import OPERATOR, SHUTDOWN_REASON
 from slt.status.snapshot import StatusSnapshot
 
 _CSS = """
@@ -117,7 +118,7 @@ def _button(command: str, args: str, label: str, confirm: str) -> str:
 
 
 def _controls(s: StatusSnapshot) -> list[str]:
-    exits = [
+    extra = [
         _button("forceexit", p.symbol, f"force exit {p.symbol}",
                 f"Send a market exit for {p.symbol}?")
         for p in s.positions
@@ -129,11 +130,15 @@ def _controls(s: StatusSnapshot) -> list[str]:
         f"<td>{_e(c.result)}</td></tr>"
         for c in s.commands
     ]
+    halt = s.entries_halted
+    if halt and not halt.startswith(OPERATOR) and halt != SHUTDOWN_REASON:
+        extra.insert(0, _button("start", "force", "resume entries anyway",
+                                f"Entries were halted by the bot ({halt}). Resume them?"))
     return [
         "<h2>Control</h2>",
         '<div class="controls">',
         *(_button(*b) for b in _BUTTONS),
-        *exits,
+        *extra,
         "</div>",
         '<output id="control-result" data-ok=""></output>',
         _table(
