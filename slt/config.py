@@ -87,6 +87,15 @@ class LiveConfig:
     # start). 0 turns the server off; it binds to loopback unless told otherwise.
     status_port: int = 0
     status_host: str = "127.0.0.1"
+    # Log file in `state_dir` (slt.log, rotated at this size, `log_backups` old files kept);
+    # 0 turns it off.
+    log_max_bytes: int = 10_000_000
+    log_backups: int = 5
+    # Seconds the notifications still queued at shutdown may take to go out.
+    notify_flush_s: float = 5.0
+    # Commands from the Telegram chat (SLT_TELEGRAM_CHAT_ID) when Telegram is configured.
+    telegram_commands: bool = True
+    telegram_api: str = "https://api.telegram.org"
 
     def __post_init__(self) -> None:
         if self.on_mismatch not in ("halt", "adopt"):
@@ -99,7 +108,12 @@ class LiveConfig:
             raise ConfigError("live.status_interval_s: must be positive")
         if not 0 <= self.status_port <= 65535:
             raise ConfigError("live.status_port: must be a TCP port (0 turns the server off)")
-        for key in ("rest_url", "ws_url"):
+        for key in ("log_max_bytes", "log_backups"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"live.{key}: must not be negative")
+        if not 0 <= self.notify_flush_s <= 60:
+            raise ConfigError("live.notify_flush_s: must be between 0 and 60")
+        for key in ("rest_url", "ws_url", "telegram_api"):
             url = getattr(self, key)
             if not url.startswith(("http://", "https://", "ws://", "wss://")):
                 raise ConfigError(f"live.{key}: {url!r} is not an http(s)/ws(s) URL")

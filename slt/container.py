@@ -244,3 +244,18 @@ def build_container(
         seed=seed,
         **live_parts,
     )
+
+
+def runtime_settings_applier(container: Container) -> Callable[[Settings], None]:
+    """Installs the runtime part of a reloaded configuration (slt.control.reload) in the
+    running trader, PositionController and virtual book; a refused value raises ValueError
+    before anything changes."""
+
+    def apply(settings: Settings) -> None:
+        exits = _exit_settings(settings)  # validates
+        container.trader().update_rules(settings.risk, settings.strategy)
+        container.controller().update_exit_settings(exits)
+        container.virtual().update_exit_settings(exits)
+        container.settings.override(providers.Object(settings))
+
+    return apply

@@ -158,8 +158,8 @@ def test_publishing_never_waits_for_a_hung_notifier_and_drops_the_oldest() -> No
         stats = outbox.stats()
         assert (stats.queued, stats.dropped, stats.sent) == (3, 997, 0)
         assert list(outbox._queue) == ["m998", "m999", "m1000"]
-        await outbox.close()  # cancels the hung send; what was queued counts as dropped
-        assert outbox.stats().dropped == 1000 and outbox.idle
+        await outbox.close()  # cancels the hung send; it and what was queued count as dropped
+        assert outbox.stats().dropped == 1001 and outbox.idle
 
     asyncio.run(go())
 
@@ -400,3 +400,46 @@ def test_notifiers_from_env() -> None:
     assert TOKEN not in str(err.value)
     with pytest.raises(NotifyConfigError, match="SLT_DISCORD_WEBHOOK_URL"):
         notifiers_from_env({"SLT_DISCORD_WEBHOOK_URL": "ftp://secret"})
+
+
+class SlowNotifier(Notifier):
+    """Each message takes two seconds of (simulated) time to go out."""
+
+    name = "slow"
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self.sent: list[str] = []
+
+    async def send(self, text: str) -> None:
+        await self.clock.sleep(2)
+        self.sent.append(text)
+
+
+@pytest.mark.parametrize(("flush_s", "sent", "dropped"), [(10.0, 3, 0), (3.0, 1, 2), (0.0, 0, 3)])
+def test_close_flushes_the_queue_for_at_most_its_bound(
+    flush_s: float, sent: int, dropped: int
+) -> None:
+    async def go() -> tuple[SlowNotifier, Notifications]:
+        clock = SimulatedClock(T0)
+        notifier = SlowNotifier(clock)
+        notifications = Notifications.for_notifiers([notifier], clock)
+        notifications.start()
+        for text in ("a", "b", "c"):
+            notifications.publish(Text(text))
+        closing = asyncio.create_task(notifications.close(flush_s))
+        for _ in range(100):
+            await clock.settle()
+            for _ in range(10):  # let `close` (not a clock task) see what the clock woke
+                await asyncio.sleep(0)
+            if closing.done():
+                break
+            clock.fire_due()
+        await closing
+        assert clock.now_ms() - T0 <= flush_s * 1000
+        return notifier, notifications
+
+    notifier, notifications = asyncio.run(go())
+    assert len(notifier.sent) == sent
+    [stats] = notifications.stats()
+    assert (stats.sent, stats.dropped, stats.queued) == (sent, dropped, 0)

@@ -123,7 +123,7 @@ def test_api_status_json_shape() -> None:
     assert set(data) == {
         "generated_ms", "mode", "breaker_level", "positions", "open_orders", "feeds",
         "today_pnl", "today_trades", "equity", "orders_by_status", "loops", "model",
-        "last_report", "runtime", "notifiers", "started_ms"}
+        "last_report", "runtime", "notifiers", "started_ms", "entries_halted", "commands"}
     assert data["breaker_level"] == "WARNING" and data["mode"] == "paper"
     assert data["positions"][0] == {
         "id": 1, "symbol": "BTCUSDT", "side": "LONG", "status": "open", "qty": "0.010",

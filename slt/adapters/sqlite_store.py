@@ -53,6 +53,7 @@ from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
 from slt.ports.store import (
     BreakerEvent,
+    CommandRecord,
     DayTally,
     LedgerEntry,
     Store,
@@ -155,6 +156,16 @@ CREATE TABLE IF NOT EXISTS day_tally (
     peak_equity TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trades_by_close ON trades (close_ms);
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    user TEXT NOT NULL,
+    command TEXT NOT NULL,
+    args TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    result TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     data TEXT NOT NULL,
@@ -218,6 +229,10 @@ INSERT INTO trades (
 
 _INSERT_BREAKER_EVENT = (
     "INSERT INTO breaker_events (ts_ms, source, target, cause) VALUES (?, ?, ?, ?)"
+)
+_INSERT_COMMAND = (
+    "INSERT INTO commands (ts_ms, source, user, command, args, ok, result)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
 _INSERT_LEDGER = (
@@ -558,6 +573,21 @@ class SqliteStore(Store):
         rows = self._db.query("SELECT data FROM samples ORDER BY id")
         return [orjson.loads(row["data"]) for row in rows]
 
+    # --- operator commands ---
+
+    def add_command(self, record: CommandRecord) -> None:
+        r = record
+        self._conn.execute(
+            _INSERT_COMMAND, (r.ts_ms, r.source, r.user, r.command, r.args, int(r.ok), r.result)
+        )
+
+    def commands(self, limit: int = 50) -> list[CommandRecord]:
+        rows = self._conn.execute(
+            "SELECT ts_ms, source, user, command, args, ok, result FROM commands"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [CommandRecord(t, s, u, c, a, bool(ok), res) for t, s, u, c, a, ok, res in rows]
     def outcomes_ended_between(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         rows = self._db.query(
             "SELECT data FROM samples WHERE end_ms >= ? AND end_ms < ? ORDER BY id",

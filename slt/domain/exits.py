@@ -37,6 +37,7 @@ class ExitReason(StrEnum):
     LIQUIDATION = "liquidation"
     ADL = "adl"
     SHUTDOWN = "shutdown"
+    FORCE_EXIT = "force_exit"  # the operator asked (/forceexit)
 
 
 @dataclass(frozen=True, slots=True)

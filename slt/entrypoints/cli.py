@@ -203,7 +203,11 @@ def _live(args: argparse.Namespace) -> int:
     if args.real_orders:
         print("slt live: REAL ORDERS: trading with real money", file=sys.stderr)
     options = LiveOptions(
-        args.real_orders, credentials, args.seed, print_status=lambda line: print(line, flush=True)
+        args.real_orders,
+        credentials,
+        args.seed,
+        print_status=lambda line: print(line, flush=True),
+        reload_settings=lambda: load_settings(args.config, overrides, env=os.environ),
     )
 
     async def main() -> int:

@@ -12,6 +12,7 @@ Paper mode (the default) trades a FakeExchange fed with the live quotes: real ma
 simulated fills, its own state file; its simulated account starts afresh at every start, so
 positions still open at shutdown are closed at their last quote (exit reason `shutdown`).
 On SIGINT/SIGTERM: entries stop, protective stops stay on the exchange, the store is flushed.
+SIGHUP reloads the configuration (slt.live.operator).
 """
 
 from __future__ import annotations
@@ -34,20 +35,14 @@ from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSin
 from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
+from slt.control import SHUTDOWN_REASON
 from slt.credentials import Credentials
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
+from slt.live.operator import OperatorSession
 from slt.live.status import status_line
 from slt.live.universe import most_traded
-from slt.notify import (
-    FeedWatch,
-    Notifications,
-    ProtectiveStopFailed,
-    ProtectiveStopPlaced,
-    TradeClosed,
-    TradeOpened,
-    notifiers_from_env,
-)
+from slt.notify import FeedWatch, Notifications, notifiers_from_env
 from slt.ports.order_gateway import GatewayError
 from slt.position_controller.recovery import recover
 from slt.reporter import RuntimeStats
@@ -66,6 +61,8 @@ class LiveOptions:
     credentials: Credentials | None
     seed: int = 0
     print_status: Callable[[str], None] = print
+    # Reads the configuration again as at start-up (/reload_config, SIGHUP); None: no reload.
+    reload_settings: Callable[[], Settings] | None = None
 
 
 async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event) -> int:
@@ -133,17 +130,11 @@ async def _session(  # type: ignore[no-untyped-def]
     scheduler = container.scheduler()
     listen_to_quotes(container)
 
-    notifications = Notifications.for_notifiers(notifiers_from_env(), clock)
-    notifications.start()
-    controller.add_opened_listener(lambda p: notifications.publish(TradeOpened.from_position(p)))
-    controller.add_closed_listener(lambda p: notifications.publish(TradeClosed.from_position(p)))
-    controller.add_protection_listener(
-        lambda p, placed, detail: notifications.publish(
-            ProtectiveStopPlaced(p.id, p.symbol, p.stop)
-            if placed
-            else ProtectiveStopFailed(p.id, p.symbol, p.stop, detail)
-        )
+    notifications = Notifications.for_notifiers(
+        notifiers_from_env(telegram_api=settings.live.telegram_api), clock
     )
+    notifications.start()
+    operator = OperatorSession(container, notifications, options.reload_settings)
 
     working = await _working_orders(exchange, options.real_orders)
     report = await recover(
@@ -184,11 +175,12 @@ async def _session(  # type: ignore[no-untyped-def]
         _every(clock, DAY_MS, _universe_refresh(container, binance, history, symbols), stop),
         name="universe",
     )
-    server = await _status_server(container, settings, symbols, notifications)
+    server = await _status_server(container, settings, symbols, notifications, operator)
+    operator.started(symbols)
     try:
         await stop.wait()
     finally:
-        controller.halt_entries("shutdown")
+        controller.halt_entries(SHUTDOWN_REASON)
         if not options.real_orders:
             await controller.close_for_shutdown()  # the paper exchange ends with the process
         status.cancel()
@@ -198,7 +190,7 @@ async def _session(  # type: ignore[no-untyped-def]
         if server is not None:
             await server.stop()
         await scheduler.stop()
-        await notifications.close()
+        await operator.close()
         if user is not None:
             await user.stop()
         await feed.stop()
@@ -362,6 +354,7 @@ async def _status_server(
     settings: Settings,
     symbols: list[str],  # type: ignore[no-untyped-def]
     notifications: Notifications,
+    operator: OperatorSession,
 ) -> StatusServer | None:
     live = settings.live
     if not live.status_port:
@@ -381,9 +374,13 @@ async def _status_server(
         notifier_stats=notifications.stats,
         runtime_stats=container.runtime_stats(),
         started_ms=clock.now_ms(),
+        halted=lambda: controller.halted,
     )
     token = resolve_token()
-    server = StatusServer(source, token, host=live.status_host, port=live.status_port)
+    server = StatusServer(
+        source, token, host=live.status_host, port=live.status_port,
+        commands=operator.commands.run,
+    )
     announce(await server.start(), token)
     return server
 
@@ -392,3 +389,5 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The session takes SIGHUP over once it runs (a reload); until then it must not kill.
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP during start-up ignored"))

@@ -3,6 +3,8 @@ Outbox that keeps delivery off the trading path."""
 
 from slt.notify.env import SECRET_ENV, NotifyConfigError, notifiers_from_env
 from slt.notify.events import (
+    BotStarted,
+    BotStopping,
     BreakerChanged,
     DailyReportReady,
     FeedRestored,
@@ -20,6 +22,8 @@ from slt.notify.webhooks import DiscordNotifier, TelegramNotifier
 
 __all__ = [
     "SECRET_ENV",
+    "BotStarted",
+    "BotStopping",
     "BreakerChanged",
     "DailyReportReady",
     "DiscordNotifier",

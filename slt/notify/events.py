@@ -206,3 +206,26 @@ class DailyReportReady:
             f" net {self.net_pnl:+.2f} USDT (fees {self.fees:.2f}),"
             f" max drawdown {self.max_drawdown:.2f}, expectancy {expectancy}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BotStarted:
+    mode: str  # paper or live
+    symbols: tuple[str, ...]
+    halted: str  # why entries are halted from the start ('' if they are on)
+
+    def text(self) -> str:
+        entries = f"entries HALTED ({self.halted})" if self.halted else "entries on"
+        return f"slt started ({self.mode}): {_symbols(self.symbols)}; {entries}"
+
+
+@dataclass(frozen=True, slots=True)
+class BotStopping:
+    mode: str
+    open_positions: int
+
+    def text(self) -> str:
+        return (
+            f"slt stopping ({self.mode}): new entries halted; {self.open_positions} open"
+            " position(s) keep their protective stops on the exchange"
+        )

@@ -113,6 +113,17 @@ class Outbox:
     def idle(self) -> bool:
         return not self._queue and (self._task is None or self._task.done())
 
+    async def flush(self, within_s: float) -> None:
+        """Wait until the queue is sent, or `within_s` seconds (on the Clock) have passed."""
+        task = self._task
+        if task is None or task.done() or within_s <= 0:
+            return
+        timer = self._clock.spawn(self._clock.sleep(within_s), name=f"flush-{self.name}")
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+
     async def close(self) -> None:
         """Stop sending (what is still queued is dropped and counted) and release the
         notifier's connections."""
@@ -138,7 +149,11 @@ class Outbox:
 
     async def _drain(self) -> None:
         while self._queue and self._running:
-            await self._deliver(self._queue.popleft())
+            try:
+                await self._deliver(self._queue.popleft())
+            except asyncio.CancelledError:
+                self.dropped += 1  # closed while this one was on its way
+                raise
 
     async def _deliver(self, text: str) -> None:
         failures = 0
@@ -200,6 +215,9 @@ class Notifications:
     def stats(self) -> tuple[OutboxStats, ...]:
         return tuple(outbox.stats() for outbox in self.outboxes)
 
-    async def close(self) -> None:
+    async def close(self, flush_s: float = 0.0) -> None:
+        """Give the queued messages up to `flush_s` seconds to go out (all destinations at
+        once), then stop; what is still queued is dropped and counted."""
+        await asyncio.gather(*(outbox.flush(flush_s) for outbox in self.outboxes))
         for outbox in self.outboxes:
             await outbox.close()

@@ -38,19 +38,25 @@ class _WebhookNotifier(Notifier):
             text = text.replace(secret, "<hidden>")
         return text
 
-    async def _post(self, url: str, payload: dict[str, Any]) -> tuple[int, Any, float | None]:
+    async def _post(
+        self, url: str, payload: dict[str, Any], timeout_s: float | None = None
+    ) -> tuple[int, Any, float | None]:
         """POST JSON; (status, decoded JSON body or None, Retry-After seconds or None)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
+        timeout_s = self._timeout_s if timeout_s is None else timeout_s
         try:
             async with self._session.post(
-                url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}
+                url,
+                data=orjson.dumps(payload),
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as resp:
                 raw = await resp.read()
                 status, retry_after = resp.status, _seconds(resp.headers.get("Retry-After"))
         except TimeoutError:
             raise NotifyError(
-                f"{self.name}: no answer within {self._timeout_s:g} s", retryable=True
+                f"{self.name}: no answer within {timeout_s:g} s", retryable=True
             ) from None
         except aiohttp.ClientError as exc:
             raise NotifyError(f"{self.name}: {type(exc).__name__}", retryable=True) from None
@@ -89,22 +95,39 @@ class TelegramNotifier(_WebhookNotifier):
         timeout_s: float = 10.0,
     ) -> None:
         super().__init__(timeout_s=timeout_s, secrets=(token,))
-        self._url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
-        self._chat_id = chat_id
+        self._bot = f"{base_url.rstrip('/')}/bot{token}"
+        self.chat_id = chat_id
 
     def __repr__(self) -> str:
         return "TelegramNotifier(token=<hidden>)"
 
     async def send(self, text: str) -> None:
+        await self.send_to(self.chat_id, text)
+
+    async def send_to(self, chat_id: str, text: str) -> None:
         payload = {
-            "chat_id": self._chat_id,
+            "chat_id": chat_id,
             "text": _clip(text, TELEGRAM_MAX_CHARS),
             "disable_web_page_preview": True,
         }
-        status, body, retry_after = await self._post(self._url, payload)
+        await self._call("sendMessage", payload)
+
+    async def updates(self, offset: int, wait_s: int) -> list[Any]:
+        """getUpdates (long polling): the messages to the bot from `offset` on, waiting up to
+        `wait_s` for one; confirming the ones before `offset`."""
+        payload = {"offset": offset, "timeout": wait_s, "allowed_updates": ["message"]}
+        result = await self._call("getUpdates", payload, timeout_s=wait_s + self._timeout_s)
+        if not isinstance(result, list):
+            raise NotifyError(f"{self.name}: getUpdates answered no list", retryable=True)
+        return result
+
+    async def _call(
+        self, method: str, payload: dict[str, Any], timeout_s: float | None = None
+    ) -> Any:
+        status, body, retry_after = await self._post(f"{self._bot}/{method}", payload, timeout_s)
         body = body if isinstance(body, dict) else {}
         if 200 <= status < 300 and body.get("ok") is True:
-            return
+            return body.get("result")
         asked = (body.get("parameters") or {}).get("retry_after")
         if isinstance(asked, int | float):
             retry_after = float(asked)

@@ -75,6 +75,17 @@ def outcome_end_ms(sample: Mapping[str, Any]) -> int:
         if isinstance(closed, int):
             return closed
     return int(sample.get("decision_ms", 0)) + int(sample.get("hold_ms", 0))
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """An operator's command and what came of it (the audit trail of runtime control)."""
+
+    ts_ms: int
+    source: str  # http, telegram, signal
+    user: str  # who asked: a Telegram chat, "token" for the status API, the signal's name
+    command: str
+    args: str
+    ok: bool
+    result: str  # the reply the operator got
 
 
 class Store(ABC):
@@ -171,3 +182,11 @@ class Store(ABC):
     @abstractmethod
     def last_activity_ms(self) -> int | None:
         """The latest trade close, breaker change or outcome end stored; None if none."""
+
+    @abstractmethod
+    def add_command(self, record: CommandRecord) -> None:
+        """Audit an operator's command with its result."""
+
+    @abstractmethod
+    def commands(self, limit: int = 50) -> list[CommandRecord]:
+        """The latest audited commands, newest first."""

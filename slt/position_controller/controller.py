@@ -150,6 +150,18 @@ class PositionController:
             log.info("new entries halted: %s", reason)  # the status line shows it too
         self.halted = self.halted or reason
 
+    def resume_entries(self) -> str:
+        """Allow new entries again; return why they were halted ('' if they were not)."""
+        reason, self.halted = self.halted, ""
+        if reason:
+            log.info("new entries resumed (were halted: %s)", reason)
+        return reason
+
+    def update_exit_settings(self, settings: ExitSettings) -> None:
+        """Exit settings for positions opened from now on (a reloaded configuration); open
+        positions keep the plan they were opened with."""
+        self._settings = settings
+
     # -- hot path --------------------------------------------------------------------------
 
     def on_quote(self, q: Quote) -> None:

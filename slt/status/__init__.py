@@ -3,6 +3,7 @@ a bearer token, all from one `StatusSnapshot` taken per request."""
 
 from slt.status.server import ENV_STATUS_TOKEN, StatusServer, StatusToken, announce, resolve_token
 from slt.status.snapshot import (
+    CommandView,
     FeedHealth,
     LoopStats,
     ModelView,
@@ -18,6 +19,7 @@ from slt.status.source import ComponentsSource, LoopTimer
 
 __all__ = [
     "ENV_STATUS_TOKEN",
+    "CommandView",
     "ComponentsSource",
     "FeedHealth",
     "LoopStats",

@@ -67,6 +67,9 @@ def families(s: StatusSnapshot) -> Iterator[Metric]:
     yield GaugeMetricFamily("slt_open_orders", "Orders not final", value=len(s.open_orders))
     yield GaugeMetricFamily("slt_open_positions", "Positions not closed", value=len(s.positions))
     yield GaugeMetricFamily(
+        "slt_entries_halted", "1 while new entries are refused", value=float(bool(s.entries_halted))
+    )
+    yield GaugeMetricFamily(
         "slt_today_realized_pnl_usdt", "Net P&L realised since 00:00 UTC", value=float(s.today_pnl)
     )
     yield GaugeMetricFamily(

@@ -1,16 +1,24 @@
-"""The status page: one small HTML document, no script, no external resource.
+"""The status page: one small HTML document, no external resource.
 
-It reloads itself every `refresh_s` seconds (a meta refresh keeps the page free of JavaScript,
-so the Content-Security-Policy can forbid scripts outright). Elements carry ids and data
-attributes so that a browser test, or an operator's scraper, can find the figures.
+It reloads itself every `refresh_s` seconds (a meta refresh). When the server takes commands,
+the page has buttons for them and one small inline script (`CONTROL_SCRIPT`, allowed by its
+hash in the Content-Security-Policy, every other script being forbidden) that POSTs a
+button's command with the token from the page's address in the Authorization header, never in
+a cookie, so that no other site can make the browser send a command; the page then reloads
+to show the effect, with the answer next to the buttons and the audited commands in a table.
+Elements carry ids and data attributes so that a browser test, or an operator's scraper, can
+find the figures.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from slt.control.commands import OPERATOR, SHUTDOWN_REASON
 from slt.status.snapshot import StatusSnapshot
 
 _CSS = """
@@ -25,7 +33,55 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f5f7}
 .stale{color:#a40e26;font-weight:600}.pos{color:#116329}.neg{color:#a40e26}
 .cards{display:flex;gap:1.5rem;flex-wrap:wrap}.card{min-width:9rem}
 .card b{display:block;font-size:1.15rem}.muted{color:#57606a}
+.controls button{margin:0 .4rem .4rem 0;padding:.3rem .8rem}
+#control-result{display:block;white-space:pre-wrap;margin:.3rem 0;font-family:monospace}
 """
+
+# Sends a button's command with the token from the page's address, then reloads the page so
+# that it shows the effect; the answer survives the reload in sessionStorage (never the token).
+CONTROL_SCRIPT = """
+const token = new URLSearchParams(location.search).get("token");
+const out = document.getElementById("control-result");
+const KEY = "slt-control-result";
+function show(ok, text) { out.dataset.ok = ok; out.textContent = text; }
+const last = sessionStorage.getItem(KEY);
+if (last) { sessionStorage.removeItem(KEY); const r = JSON.parse(last); show(r.ok, r.text); }
+async function send(button) {
+  if (!token) { show("false", "open the page as /?token=... to send commands"); return; }
+  const ask = button.dataset.confirm;
+  if (ask && !window.confirm(ask)) { return; }
+  show("", "sending /" + button.dataset.command + "...");
+  let answer;
+  try {
+    const response = await fetch("/api/control/" + button.dataset.command, {
+      method: "POST", cache: "no-store", credentials: "omit",
+      headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"},
+      body: JSON.stringify({args: button.dataset.args || ""}),
+    });
+    answer = await response.json();
+  } catch (error) {
+    show("false", "request failed: " + error);
+    return;
+  }
+  const text = "/" + button.dataset.command + ": " + (answer.result || answer.error);
+  sessionStorage.setItem(KEY, JSON.stringify({ok: String(answer.ok === true), text: text}));
+  location.reload();
+}
+for (const button of document.querySelectorAll("button[data-command]")) {
+  button.addEventListener("click", () => send(button));
+}
+"""
+CONTROL_SCRIPT_HASH = "sha256-" + base64.b64encode(
+    hashlib.sha256(CONTROL_SCRIPT.encode()).digest()
+).decode()
+
+_BUTTONS = (
+    ("stopentry", "", "stop entries", ""),
+    ("start", "", "resume entries", ""),
+    ("pause", "60", "pause entries 1 h", ""),
+    ("reload_config", "", "reload config", ""),
+    ("forceexit", "all", "force exit all", "Send a market exit for EVERY open position?"),
+)
 
 
 def _t(ts_ms: int | None) -> str:
@@ -53,7 +109,48 @@ def _table(headers: tuple[str, ...], rows: list[str], empty: str, table_id: str)
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def render(s: StatusSnapshot, *, refresh_s: int = 10) -> str:
+def _button(command: str, args: str, label: str, confirm: str) -> str:
+    ask = f' data-confirm="{_e(confirm)}"' if confirm else ""
+    return (
+        f'<button type="button" id="btn-{command}{"-" + _e(args) if args else ""}"'
+        f' data-command="{command}" data-args="{_e(args)}"{ask}>{_e(label)}</button>'
+    )
+
+
+def _controls(s: StatusSnapshot) -> list[str]:
+    extra = [
+        _button("forceexit", p.symbol, f"force exit {p.symbol}",
+                f"Send a market exit for {p.symbol}?")
+        for p in s.positions
+    ]
+    commands = [
+        f'<tr data-command="{_e(c.command)}" data-ok="{str(c.ok).lower()}">'
+        f"<td>{_t(c.ts_ms)}</td><td>{_e(c.source)}</td><td>{_e(c.user)}</td>"
+        f"<td>/{_e(c.command)} {_e(c.args)}</td><td>{'ok' if c.ok else 'refused'}</td>"
+        f"<td>{_e(c.result)}</td></tr>"
+        for c in s.commands
+    ]
+    halt = s.entries_halted
+    if halt and not halt.startswith(OPERATOR) and halt != SHUTDOWN_REASON:
+        extra.insert(0, _button("start", "force", "resume entries anyway",
+                                f"Entries were halted by the bot ({halt}). Resume them?"))
+    return [
+        "<h2>Control</h2>",
+        '<div class="controls">',
+        *(_button(*b) for b in _BUTTONS),
+        *extra,
+        "</div>",
+        '<output id="control-result" data-ok=""></output>',
+        _table(
+            ("at (UTC)", "source", "user", "command", "", "answer"),
+            commands,
+            "No commands yet.",
+            "commands",
+        ),
+    ]
+
+
+def render(s: StatusSnapshot, *, refresh_s: int = 10, controls: bool = False) -> str:
     level = _e(s.breaker_level)
     model = (
         "rules (no model)"
@@ -68,6 +165,11 @@ def render(s: StatusSnapshot, *, refresh_s: int = 10) -> str:
     equity = None if s.equity is None else f"{s.equity:.2f}"
     cards = [
         ("mode", f'<span id="mode">{_e(s.mode)}</span>'),
+        (
+            "new entries",
+            f'<span id="entries">{"halted: " + _e(s.entries_halted) if s.entries_halted else "on"}'
+            "</span>",
+        ),
         ("circuit breaker", f'<span id="breaker-level" class="badge {level}">{level}</span>'),
         ("open positions", f'<span id="open-positions">{len(s.positions)}</span>'),
         (
@@ -140,6 +242,7 @@ def render(s: StatusSnapshot, *, refresh_s: int = 10) -> str:
         '<div class="cards">',
         *(f'<div class="card"><span class="muted">{k}</span><b>{v}</b></div>' for k, v in cards),
         "</div>",
+        *(_controls(s) if controls else ()),
         "<h2>Positions</h2>",
         _table(
             (
@@ -196,6 +299,7 @@ def render(s: StatusSnapshot, *, refresh_s: int = 10) -> str:
             "No notifier configured.",
             "notifiers",
         ),
+        *((f"<script>{CONTROL_SCRIPT}</script>",) if controls else ()),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

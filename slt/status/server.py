@@ -1,12 +1,17 @@
 """The status server: `/` (HTML), `/api/status` (JSON) and `/metrics` (Prometheus), behind a
-bearer token.
+bearer token; with a Commands service, also `POST /api/control/<command>` (body, optional:
+`{"args": "BTCUSDT"}`) for the operator's commands (slt.control), answered with
+`{"command", "ok", "result"}`: 200 when done, 409 when refused, 404 for no such command.
 
 Every route needs `Authorization: Bearer <token>`, compared in constant time. Because a browser
 cannot add that header to an address typed in, `/` also accepts `?token=<token>`; the page
 then carries no link that could leak the address, and is sent with `Referrer-Policy:
-no-referrer` and `Cache-Control: no-store`. The server binds 127.0.0.1 by default: reach it
-from elsewhere through an SSH tunnel rather than by binding a public address. aiohttp's access
-log is off, since it would record the query string.
+no-referrer` and `Cache-Control: no-store`. Commands need the header: `?token=` opens the page
+only, and no cookie is ever set, so another site cannot make a browser send a command (a
+cross-site request with an Authorization header needs a CORS preflight, which is refused).
+The server binds 127.0.0.1 by default: reach it from elsewhere through an SSH tunnel rather
+than by binding a public address. aiohttp's access log is off, since it would record the query
+string.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from typing import TextIO
 import orjson
 from aiohttp import web
 
+from slt.control import COMMANDS, CommandResult
 from slt.status.metrics import CONTENT_TYPE, exposition, registry_for
-from slt.status.page import render
+from slt.status.page import CONTROL_SCRIPT_HASH, render
 from slt.status.snapshot import StatusSource, to_json
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,8 @@ log = logging.getLogger(__name__)
 ENV_STATUS_TOKEN = "SLT_STATUS_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The Commands service's `run(source, user, text)`.
+CommandRunner = Callable[[str, str, str], Awaitable[CommandResult]]
 
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -40,6 +48,7 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        f"script-src '{CONTROL_SCRIPT_HASH}'; connect-src 'self'; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
 }
@@ -81,6 +90,7 @@ class StatusServer:
         host: str = "127.0.0.1",
         port: int = 8765,
         refresh_s: int = 10,
+        commands: CommandRunner | None = None,
     ) -> None:
         value = token.value if isinstance(token, StatusToken) else token
         if len(value) < 16:
@@ -90,6 +100,7 @@ class StatusServer:
         self._host = host
         self._port = port
         self._refresh_s = refresh_s
+        self._commands = commands
         self._registry = registry_for(source)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -99,6 +110,8 @@ class StatusServer:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/status", self._api)
         app.router.add_get("/metrics", self._metrics)
+        if self._commands is not None:
+            app.router.add_post("/api/control/{command}", self._control)
         return app
 
     async def start(self) -> str:
@@ -140,12 +153,37 @@ class StatusServer:
         return response
 
     async def _page(self, request: web.Request) -> web.Response:
-        page = render(self._source(), refresh_s=self._refresh_s)
+        page = render(
+            self._source(), refresh_s=self._refresh_s, controls=self._commands is not None
+        )
         return web.Response(text=page, content_type="text/html", charset="utf-8")
 
     async def _api(self, request: web.Request) -> web.Response:
         body = orjson.dumps(to_json(self._source()), option=orjson.OPT_INDENT_2)
         return web.Response(body=body, content_type="application/json")
+
+    async def _control(self, request: web.Request) -> web.Response:
+        assert self._commands is not None
+        name = request.match_info["command"]
+        if name not in COMMANDS:
+            return web.json_response({"error": f"no command {name[:40]!r}"}, status=404)
+        args = ""
+        if request.can_read_body:
+            try:
+                body = orjson.loads(await request.read())
+            except orjson.JSONDecodeError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("args", ""), str):
+                return web.json_response(
+                    {"error": 'the body must be a JSON object like {"args": "BTCUSDT"}'},
+                    status=400,
+                )
+            args = body.get("args", "")
+        result = await self._commands("http", f"token@{request.remote}", f"{name} {args}")
+        return web.json_response(
+            {"command": result.command, "ok": result.ok, "result": result.text},
+            status=200 if result.ok else 409,
+        )
 
     async def _metrics(self, request: web.Request) -> web.Response:
         body = exposition(self._registry)

@@ -90,6 +90,19 @@ class NotifierView:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandView:
+    """An operator's command from the audit trail."""
+
+    ts_ms: int
+    source: str
+    user: str
+    command: str
+    args: str
+    ok: bool
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
     generated_ms: int
     mode: str  # simulate, paper or live
@@ -108,6 +121,8 @@ class StatusSnapshot:
     runtime: RuntimeStats | None = None
     notifiers: tuple[NotifierView, ...] = ()
     started_ms: int | None = None
+    entries_halted: str = ""  # why new entries are refused; empty while they are on
+    commands: tuple[CommandView, ...] = ()  # the latest first
 
 
 StatusSource = Callable[[], StatusSnapshot]

@@ -22,6 +22,7 @@ from slt.ports.store import Store
 from slt.reporter.runtime import RuntimeStatsProvider
 from slt.reporter.store import ReportStore
 from slt.status.snapshot import (
+    CommandView,
     FeedHealth,
     LoopStats,
     ModelView,
@@ -88,6 +89,8 @@ class ComponentsSource:
     notifier_stats: Callable[[], Iterable[NotifierStats]] | None = None
     equity: Callable[[], Decimal | None] | None = None
     started_ms: int | None = None
+    halted: Callable[[], str] | None = None  # the PositionController's `halted`
+    shown_commands: int = 10
 
     def __call__(self) -> StatusSnapshot:
         now = self.clock.now_ms()
@@ -116,6 +119,11 @@ class ComponentsSource:
                 for n in (self.notifier_stats() if self.notifier_stats else ())
             ),
             started_ms=self.started_ms,
+            entries_halted="" if self.halted is None else self.halted(),
+            commands=tuple(
+                CommandView(c.ts_ms, c.source, c.user, c.command, c.args, c.ok, c.result)
+                for c in self.store.commands(self.shown_commands)
+            ),
         )
 
     def _position(self, p: Position) -> PositionView:

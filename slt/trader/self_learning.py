@@ -125,6 +125,17 @@ class SelfLearningTrader:
         feed.add_listener(virtual.on_quote)
         self._restore(store.samples())
 
+    def update_rules(self, limits: RiskLimits, params: EmaTrendParams) -> None:
+        """Risk limits and strategy parameters of a reloaded configuration, from the next
+        cycle on. The indicators' periods must stay as they are (their state was built with
+        them): the caller keeps those until a restart."""
+        if params.indicator_params() != self._params.indicator_params():
+            raise ValueError("indicator periods cannot change while the bot runs")
+        self._limits = limits
+        self._params = params
+        for signals in self._signals.values():
+            signals.params = params
+
     def _restore(self, records: list[dict[str, Any]]) -> None:
         """Resume after a restart: open virtual positions, live entries, known outcomes."""
         self._virtual.restore(records)

@@ -65,6 +65,10 @@ class VirtualBook:
     def __len__(self) -> int:
         return len(self._open)
 
+    def update_exit_settings(self, settings: ExitSettings) -> None:
+        """For virtual positions opened from now on, as for real ones."""
+        self._settings = settings
+
     def add_outcome_listener(self, listener: OutcomeListener) -> None:
         self._listeners.append(listener)
 

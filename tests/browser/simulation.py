@@ -4,7 +4,7 @@ StatusSource over its components (what `slt live` will hand the status server)."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,16 @@ class Paused:
     container: Any
 
 
-def paused_simulation(out_dir: Path, open_positions: int = 2) -> Paused:
-    return asyncio.run(_run(out_dir, open_positions))
+Then = Callable[[Any], Awaitable[None]]
 
 
-async def _run(out_dir: Path, wanted: int) -> Paused:
+def paused_simulation(out_dir: Path, open_positions: int = 2, then: Then | None = None) -> Paused:
+    """Paused once `open_positions` are open; with `then`, that is awaited with the container
+    at the pause and the replay goes on to END_MS."""
+    return asyncio.run(_run(out_dir, open_positions, then))
+
+
+async def _run(out_dir: Path, wanted: int, then: Then | None) -> Paused:
     settings = load_settings(None)
     sources = bundled_sources()
     infos = inspect_sources(sources)
@@ -67,6 +72,9 @@ async def _run(out_dir: Path, wanted: int) -> Paused:
     scheduler.start()
     await clock.settle()
     await replay(until_open(stream), clock, feed.publish)
+    if then is not None:
+        await then(container)
+        await replay(stream, clock, feed.publish)
     await scheduler.stop()
     # Three server errors take the breaker to WARNING, as a flaky connection would.
     breaker = container.breaker()

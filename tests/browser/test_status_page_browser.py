@@ -1,5 +1,5 @@
 """The status page in a real headless browser (Debian's Chromium), served from a paused
-simulation. Skipped where Chromium is not installed.
+simulation. Skipped where Chromium is not installed, except in CI (SLT_REQUIRE_BROWSER=1).
 
 Set SLT_BROWSER_ARTIFACTS=DIR to keep the screenshot for a look.
 """
@@ -14,47 +14,28 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from browser.devtools import FLAGS, TIMEOUT_S, chromium_path, needs_chromium
 from browser.simulation import paused_simulation
 
 from slt.status import StatusServer
 
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium): "
-    "the status page is not checked in a browser",
-)
+pytestmark = needs_chromium()
 TOKEN = "browser-test-token-0123456789"
-BROWSER_TIMEOUT_S = 90
 
 
 async def chromium(*args: str) -> str:
     """Run headless Chromium once; return what it printed on stdout."""
-    assert CHROMIUM is not None
     with tempfile.TemporaryDirectory() as profile:
         proc = await asyncio.create_subprocess_exec(
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--hide-scrollbars",
+            chromium_path(),
+            *FLAGS,
             f"--user-data-dir={profile}",
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), BROWSER_TIMEOUT_S)
+            out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
         except TimeoutError:
             proc.kill()
             await proc.wait()
