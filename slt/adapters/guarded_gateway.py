@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from slt.domain.account_events import AccountListener
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderRequest, OrderState, Priority
@@ -110,3 +111,6 @@ class GuardedGateway(OrderGateway):
 
     def add_fill_listener(self, listener: FillListener) -> None:
         self._inner.add_fill_listener(listener)
+
+    def add_account_listener(self, listener: AccountListener) -> None:
+        self._inner.add_account_listener(listener)

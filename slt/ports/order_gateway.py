@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from slt.domain.account_events import AccountListener
 from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState
@@ -99,3 +100,8 @@ class OrderGateway(ABC):
     @abstractmethod
     def add_fill_listener(self, listener: FillListener) -> None:
         """Call `listener` with every execution of this account's orders, in order, once each."""
+
+    @abstractmethod
+    def add_account_listener(self, listener: AccountListener) -> None:
+        """Call `listener` with every account event (position amounts, algo order states,
+        balance changes), in order."""

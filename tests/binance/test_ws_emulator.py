@@ -26,6 +26,7 @@ from slt.adapters.binance.ws.user import (
 )
 from slt.adapters.clocks.live import LiveClock
 from slt.credentials import Credentials
+from slt.domain.account_events import PositionUpdate
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.values import Quote, Side
 
@@ -225,7 +226,8 @@ def test_a_fill_on_the_emulator_arrives_once_though_the_event_is_duplicated() ->
         assert fill.order_status is OrderStatus.FILLED and not fill.is_maker
         stats = r.stream.stats()
         assert (stats.fills, stats.duplicate_fills) == (1, 1)
-        assert r.accounts[0].P[0].pa == Decimal("0.010")
+        assert r.accounts[0] == PositionUpdate(BTC, Decimal("0.010"), Decimal("50000.1"), "ORDER",
+                                               r.accounts[0].ts_ms)
 
     run_user(main)
 

@@ -9,7 +9,9 @@ Never resent: a write that fails ambiguously raises OrderOutcomeUnknown and the 
 
 Fills do not come from REST: the user-data stream (ws/) calls `deliver_fill`, which drops
 repeats (the same trade arrives as TRADE_LITE and ORDER_TRADE_UPDATE, and again after a
-reconnect) and passes each fill once to the listeners.
+reconnect) and passes each fill once to the listeners; fills of other clients' orders and of
+the exchange's own (liquidation, ADL) pass too. Account events (ACCOUNT_UPDATE, ALGO_UPDATE, and
+REST snapshots of the positions) reach the account listeners through `deliver_account`.
 
 `query_*`-style reads beyond the port (open orders, tickers) return wire schemas; the port's
 methods speak domain types.
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -46,6 +49,7 @@ from slt.adapters.binance.common.schemas import (
 from slt.adapters.binance.common.weights import Endpoint
 from slt.adapters.binance.http.client import BinanceHttpClient
 from slt.adapters.binance.http.signing import Param
+from slt.domain.account_events import AccountEvent, AccountListener, PositionUpdate
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType
 from slt.domain.values import Balance, ExchangePosition, Quote
@@ -54,6 +58,7 @@ from slt.ports.order_gateway import FillListener, OrderGateway, OrderRejected
 log = logging.getLogger(__name__)
 R = TypeVar("R", OrderResponse, AlgoOrderResponse)
 
+ZERO = Decimal(0)
 FILL_MEMORY = 100_000  # (symbol, trade id) pairs remembered to drop repeated deliveries
 KIND_MEMORY = 100_000  # client ids whose service is remembered
 
@@ -84,6 +89,7 @@ class BinanceGateway(OrderGateway):
         self._balance_endpoint = balance_endpoint
         self._services: OrderedDict[str, Service] = OrderedDict()
         self._listeners: list[FillListener] = []
+        self._account_listeners: list[AccountListener] = []
         self._seen_fills: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # -- OrderGateway: orders ----------------------------------------------------------------
@@ -179,6 +185,35 @@ class BinanceGateway(OrderGateway):
             except Exception:
                 log.exception("fill listener failed on %s trade %d", fill.symbol, fill.trade_id)
         return True
+
+    def add_account_listener(self, listener: AccountListener) -> None:
+        self._account_listeners.append(listener)
+
+    def deliver_account(self, event: AccountEvent) -> None:
+        """Pass an account event to the listeners, in order; a failing listener is logged and
+        does not stop the others."""
+        for listener in tuple(self._account_listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("account listener failed on %r", event)
+
+    async def position_snapshot(
+        self, now_ms: int, symbols: Iterable[str] = ()
+    ) -> list[PositionUpdate]:
+        """Every non-flat position REST reports now, and every one of `symbols` (flat or not:
+        v3 lists only non-flat positions), as SNAPSHOT events: a position closed while the
+        stream was away shows as 0."""
+        wanted = set(symbols)
+        rows = await self._client.call(self._position_endpoint, PositionRisk.parse_list)
+        events = [
+            PositionUpdate(row.symbol, row.positionAmt, row.entryPrice, "SNAPSHOT", now_ms)
+            for row in rows
+            if row.positionSide == "BOTH" and (row.positionAmt != 0 or row.symbol in wanted)
+        ]
+        listed = {e.symbol for e in events}
+        flat = sorted(wanted - listed)
+        return events + [PositionUpdate(s, ZERO, ZERO, "SNAPSHOT", now_ms) for s in flat]
 
     # -- beyond the port ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from slt.adapters.fake_exchange import codes
 from slt.adapters.fake_exchange.account import Account, opens_exposure
 from slt.adapters.fake_exchange.book import SimOrder, WorkingBook, crosses, fires_at
 from slt.adapters.fake_exchange.codes import rejected
+from slt.domain.account_events import AccountListener, PositionUpdate
 from slt.domain.filters import FilterViolation, SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.values import Balance, ExchangePosition, Quote, Side
@@ -49,6 +50,7 @@ class FakeExchange(OrderGateway):
         self._quotes: dict[str, Quote] = {}
         self._orders: dict[tuple[str, str], SimOrder] = {}
         self._listeners: list[FillListener] = []
+        self._account_listeners: list[AccountListener] = []
         self._fills: list[Fill] = []
         self._last_order_id = 0
         self._fault: tuple[BaseException, bool] | None = None
@@ -149,6 +151,10 @@ class FakeExchange(OrderGateway):
 
     def add_fill_listener(self, listener: FillListener) -> None:
         self._listeners.append(listener)
+
+    def add_account_listener(self, listener: AccountListener) -> None:
+        """Listeners see the position amount after every execution, as ACCOUNT_UPDATE says it."""
+        self._account_listeners.append(listener)
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -269,6 +275,11 @@ class FakeExchange(OrderGateway):
         self._knock_out_reduce_only(req.symbol)
         for listener in tuple(self._listeners):
             listener(fill)
+        if self._account_listeners:
+            pos = self._account.position(req.symbol)
+            update = PositionUpdate(req.symbol, pos.qty, pos.entry, "ORDER", fill.ts_ms)
+            for account_listener in tuple(self._account_listeners):
+                account_listener(update)
 
     def _knock_out_reduce_only(self, symbol: str) -> None:
         position = self._account.qty(symbol)
