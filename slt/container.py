@@ -130,7 +130,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         providers.Callable(_quote_feed_config, settings),
         rng=rng,
-        rest_fallback=binance.provided.book_ticker,
+        rest_fallback=binance.provided.book_tickers,
     )
     feed = providers.Selector(
         mode,

@@ -51,7 +51,7 @@ from sqlite_utils.db import Table
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
-from slt.ports.store import BreakerEvent, Store, TradeRecord
+from slt.ports.store import BreakerEvent, BreakerState, Store, TradeRecord
 
 SCHEMA_VERSION = 1
 
@@ -130,6 +130,13 @@ CREATE TABLE IF NOT EXISTS breaker_events (
     cause TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS breaker_events_by_ts ON breaker_events (ts_ms);
+CREATE TABLE IF NOT EXISTS breaker_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    level TEXT NOT NULL,
+    ban_until_ms INTEGER NOT NULL,
+    retry_until_ms INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     data TEXT NOT NULL
@@ -190,6 +197,10 @@ INSERT INTO trades (
 
 _INSERT_BREAKER_EVENT = (
     "INSERT INTO breaker_events (ts_ms, source, target, cause) VALUES (?, ?, ?, ?)"
+)
+_SAVE_BREAKER_STATE = (
+    "INSERT OR REPLACE INTO breaker_state (id, level, ban_until_ms, retry_until_ms, ts_ms)"
+    " VALUES (1, ?, ?, ?, ?)"
 )
 _INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
 _INSERT_POSITION_KIND = "INSERT INTO position_columns (name, kind) VALUES (?, ?)"
@@ -435,6 +446,18 @@ class SqliteStore(Store):
             [since_ms],
         )
         return [BreakerEvent(**row) for row in rows]
+
+    def save_breaker_state(self, state: BreakerState) -> None:
+        self._conn.execute(
+            _SAVE_BREAKER_STATE,
+            (state.level, state.ban_until_ms, state.retry_until_ms, state.ts_ms),
+        )
+
+    def breaker_state(self) -> BreakerState | None:
+        rows = list(
+            self._db.query("SELECT level, ban_until_ms, retry_until_ms, ts_ms FROM breaker_state")
+        )
+        return BreakerState(**rows[0]) if rows else None
 
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         """All samples of one call are written in one transaction."""

@@ -131,6 +131,7 @@ class Venue:
         self._emit = emit
         self._default_leverage = default_leverage
         self._leverage: dict[str, int] = {}
+        self._margin_types: dict[str, str] = {}  # symbol -> ISOLATED / CROSSED
         self._realized: dict[str, Decimal] = {}
         self._position_ms: dict[str, int] = {}
         self._orders: dict[int, WireOrder] = {}
@@ -299,6 +300,20 @@ class Venue:
         self._check_symbol(symbol)
         self._leverage[symbol] = self._engine(self._x.set_leverage(symbol, leverage))
         return self._leverage[symbol]
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """Binance's rules: the same type again is -4046; no change with orders or a position."""
+        self._check_symbol(symbol)
+        if self._margin_types.get(symbol, "CROSSED") == margin_type:
+            raise api_error(errors.NO_NEED_TO_CHANGE_MARGIN_TYPE)
+        if self.has_open_orders(symbol):
+            raise api_error(errors.MARGIN_TYPE_WITH_OPEN_ORDERS)
+        if any(p.symbol == symbol and p.qty for p in self._engine(self._x.positions())):
+            raise api_error(errors.MARGIN_TYPE_WITH_POSITION)
+        self._margin_types[symbol] = margin_type
+
+    def margin_type(self, symbol: str) -> str:
+        return self._margin_types.get(symbol, "CROSSED")
 
     def account(self) -> AccountView:
         balance = self._engine(self._x.balance())

@@ -36,6 +36,17 @@ class BreakerEvent:
     cause: str
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    """The breaker's level and the exchange's holds (absolute instants, 0 for none) as last
+    persisted: what a restart resumes, so that it does not hammer an exchange that banned it."""
+
+    level: str
+    ban_until_ms: int
+    retry_until_ms: int
+    ts_ms: int
+
+
 class Store(ABC):
     @abstractmethod
     def next_position_id(self) -> int:
@@ -77,6 +88,14 @@ class Store(ABC):
 
     @abstractmethod
     def breaker_events(self, since_ms: int = 0) -> list[BreakerEvent]: ...
+
+    @abstractmethod
+    def save_breaker_state(self, state: BreakerState) -> None:
+        """Replace the persisted breaker state."""
+
+    @abstractmethod
+    def breaker_state(self) -> BreakerState | None:
+        """The last saved breaker state; None if none was ever saved."""
 
     @abstractmethod
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:

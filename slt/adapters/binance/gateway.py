@@ -217,6 +217,28 @@ class BinanceGateway(OrderGateway):
 
     # -- beyond the port ---------------------------------------------------------------------
 
+    async def set_margin_type(self, symbol: str, margin_type: str) -> bool:
+        """Make `symbol` "isolated" or "cross"; False when it already was (-4046). OrderRejected
+        -4047/-4048 when open orders or a position forbid the change."""
+        params: dict[str, Param | None] = {
+            "symbol": symbol,
+            "marginType": "ISOLATED" if margin_type == "isolated" else "CROSSED",
+        }
+        try:
+            await self._client.call(weights.SET_MARGIN_TYPE, CodeAck.parse, params)
+        except OrderRejected as exc:
+            if exc.code == errors.NO_NEED_TO_CHANGE_MARGIN_TYPE:
+                return False
+            raise
+        return True
+
+    async def book_tickers(self) -> list[Quote]:
+        """Best bid/ask of every symbol in one request (weight 5): the fallback for every
+        symbol whose stream is silent, at the cost of one."""
+        tickers = await self._client.call(weights.BOOK_TICKER, BookTicker.parse_list)
+        now = self._client.time_sync.server_now_ms()
+        return [t.to_quote(now) for t in tickers]
+
     async def position_mode_is_hedge(self) -> bool:
         """True in hedge mode; the bot trades in one-way mode and refuses to start otherwise."""
         mode = await self._client.call(weights.POSITION_MODE, PositionMode.parse)
