@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from slt.domain.account_events import AccountEvent
 from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
@@ -299,6 +300,11 @@ class PositionController:
         fill = Fill(p.symbol, state.client_id, 0, side, qty, state.avg_price, Decimal(0),
                     realized, self._clock.now_ms(), state.status)
         self._apply_fill(p, purpose, fill)
+
+    def on_account_event(self, event: AccountEvent) -> None:
+        """Placeholder until the convergence work lands: the exchange's account events are
+        only logged here."""
+        log.debug("account event %r", event)
 
     def on_fill(self, fill: Fill) -> None:
         entry = self._orders.get(fill.client_id)
