@@ -127,7 +127,8 @@ _LOW, _HIGH, _CRIT = Priority.LOW, Priority.HIGH, Priority.CRITICAL
 
 # -- market data --------------------------------------------------------------------------------
 SERVER_TIME = Endpoint("GET", "/fapi/v1/time", _N, 1, priority=_CRIT)
-EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", _N, 1)
+# CRITICAL: the filters are needed to place any exit, and start-up needs them to protect.
+EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", _N, 1, priority=_CRIT)
 KLINES = Endpoint("GET", "/fapi/v1/klines", _N, 0, klines_weight=True, priority=_LOW)
 BOOK_TICKER = Endpoint(
     "GET", "/fapi/v1/ticker/bookTicker", _N, 2, weight_all=5, trusts_weight_header=False
