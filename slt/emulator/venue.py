@@ -315,6 +315,17 @@ class Venue:
     def margin_type(self, symbol: str) -> str:
         return self._margin_types.get(symbol, "CROSSED")
 
+    def close_by_exchange(self, symbol: str, client_id: str) -> WireOrder | None:
+        """Close `symbol`'s whole position with an order of the exchange's own, as a
+        liquidation (`autoclose-<ms>`) or an ADL (`adl_autoclose`) does; None if it is flat."""
+        held = next((p for p in self._engine(self._x.positions()) if p.symbol == symbol), None)
+        if held is None or held.qty == 0:
+            return None
+        side = Side.SELL if held.qty > 0 else Side.BUY
+        return self.place_order(
+            NewOrder(client_id, symbol, side, OrderType.MARKET, abs(held.qty), None, "GTC", True)
+        )
+
     def account(self) -> AccountView:
         balance = self._engine(self._x.balance())
         held = {p.symbol: p for p in self._engine(self._x.positions())}
@@ -395,7 +406,9 @@ class Venue:
             maker=fill.is_maker,
             ts_ms=fill.ts_ms,
         )
-        self._report(order, "TRADE", trade)
+        # The exchange's own closing orders report x=CALCULATED (BINANCE.md §8).
+        closed_by_exchange = order.client_id.startswith(("autoclose-", "adl_autoclose"))
+        self._report(order, "CALCULATED" if closed_by_exchange else "TRADE", trade)
 
     def _trigger(self, algo: AlgoOrder, fill: Fill) -> None:
         child = WireOrder(

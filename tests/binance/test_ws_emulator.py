@@ -274,3 +274,17 @@ def test_a_dropped_user_stream_reconnects_and_reconciles() -> None:
         assert r.stream.stats().connection.reconnects == 1
 
     run_user(main)
+
+
+def test_a_liquidation_on_the_emulator_arrives_as_a_liquidation_fill_and_a_flat_position() -> None:
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        await r.buy("emu-7")
+        await eventually(lambda: len(r.fills) == 1 and len(r.accounts) == 1, "the entry")
+        emulator.venue.close_by_exchange(BTC, "autoclose-1767232800100")
+        await eventually(lambda: len(r.fills) == 2 and len(r.accounts) == 2, "the liquidation")
+        liquidation = r.fills[1]
+        assert (liquidation.exec_type, liquidation.side, liquidation.qty) == (
+            "LIQUIDATION", Side.SELL, Decimal("0.010"))
+        assert (r.accounts[1].symbol, r.accounts[1].amount) == (BTC, Decimal(0))
+
+    run_user(main)
