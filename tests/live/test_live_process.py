@@ -115,3 +115,22 @@ def test_a_second_bot_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
             assert await interrupt(first) == 0
 
     asyncio.run(main())
+
+
+def test_a_restart_during_a_ban_sends_nothing_until_it_ends(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_emulator() as emulator:
+            emulator.faults.ban(30_000)
+            first = await start_bot(emulator, tmp_path / "state")
+            await lines_until(first, "waiting until")  # it met the ban and saved it
+            first.kill()  # no goodbye of any kind
+            await first.wait()
+            sent = sum(emulator.requests.values())
+            second = await start_bot(emulator, tmp_path / "state")
+            lines = await lines_until(second, "waiting until")
+            assert sum(emulator.requests.values()) == sent  # held back at home
+            second.kill()
+            await second.wait()
+        assert "held back: ip_ban" in lines[-1], lines
+
+    asyncio.run(main())
