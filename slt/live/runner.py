@@ -105,49 +105,49 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
 async def _locked(
     settings: Settings, options: LiveOptions, stop: asyncio.Event, db: Path
 ) -> int:
-    live = settings.live
     clock = LiveClock()
-    rng = random.Random(options.seed)
-    store = SqliteStore(db)
-    breaker = restore_breaker(store, clock.now_ms())
-    guard = BreakerGuard(breaker, clock, store)
-    rest = RestConfig(base_url=live.rest_url, recv_window_ms=live.recv_window_ms)
-    async with BinanceHttpClient(rest, clock, options.credentials, guard=guard) as http:
-        # The limiter holds what the breaker held when the last run ended: one truth for both.
-        http.limiter.hold(breaker.ban_until_ms)
-        patience = Patience(
-            clock,
-            rng,
-            options.print_status,
-            round(live.startup_backoff_cap_s * 1000),
-            lambda: max(breaker.ban_until_ms, breaker.retry_until_ms),
-            stop,
-        )
-        binance = BinanceGateway(http)
-        started = await patience.run(
-            "connecting", lambda: _connect(http, binance, live, options)
-        )
-        if started is None:
-            store.close()
-            return 0  # stopped while waiting
-        filters, symbols = started
-        container = build_container(
-            settings,
-            filters,
-            clock.now_ms(),
-            db.parent / settings.mode,
-            str(db),
-            seed=options.seed,
-            binance=binance,
-            rng=rng,
-        )
-        container.store.override(providers.Object(store))
-        container.breaker.override(providers.Object(breaker))
-        history = BinanceHistory(http)
-        container.runtime_stats.override(
-            providers.Object(_runtime_stats(container, http, clock.now_ms()))
-        )
-        return await _session(container, binance, history, symbols, options, stop, patience)
+    # Opened before the first request: the breaker resumes the level and holds it saved.
+    with SqliteStore(db) as store:
+        breaker = restore_breaker(store, clock.now_ms())
+        live = settings.live
+        rng = random.Random(options.seed)
+        guard = BreakerGuard(breaker, clock, store)
+        rest = RestConfig(base_url=live.rest_url, recv_window_ms=live.recv_window_ms)
+        async with BinanceHttpClient(rest, clock, options.credentials, guard=guard) as http:
+            # The limiter holds what the breaker held when the last run ended: one truth for both.
+            http.limiter.hold(breaker.ban_until_ms)
+            patience = Patience(
+                clock,
+                rng,
+                options.print_status,
+                round(live.startup_backoff_cap_s * 1000),
+                lambda: max(breaker.ban_until_ms, breaker.retry_until_ms),
+                stop,
+            )
+            binance = BinanceGateway(http)
+            started = await patience.run(
+                "connecting", lambda: _connect(http, binance, live, options)
+            )
+            if started is None:
+                return 0  # stopped while waiting
+            filters, symbols = started
+            container = build_container(
+                settings,
+                filters,
+                clock.now_ms(),
+                db.parent / settings.mode,
+                str(db),
+                seed=options.seed,
+                binance=binance,
+                rng=rng,
+            )
+            container.store.override(providers.Object(store))
+            container.breaker.override(providers.Object(breaker))
+            history = BinanceHistory(http)
+            container.runtime_stats.override(
+                providers.Object(_runtime_stats(container, http, clock.now_ms()))
+            )
+            return await _session(container, binance, history, symbols, options, stop, patience)
 
 
 async def _connect(
@@ -235,7 +235,6 @@ async def _session(  # type: ignore[no-untyped-def]
 
     report = await patience.run("reconciling with the exchange", reconcile)
     if report is None:
-        store.close()
         container.report_store().close()
         return 0  # stopped while waiting
     # One path for what the exchange says: stream events and REST snapshots alike.
