@@ -279,6 +279,19 @@ class Venue:
         self._end_algo(algo, AlgoStatus.CANCELED)
         return algo
 
+    def end_algo_outside(
+        self, client_algo_id: str, status: AlgoStatus, reason: str = ""
+    ) -> AlgoOrder:
+        """End a working conditional order as the exchange (or the user on the website) does,
+        without a request from the client: CANCELED, EXPIRED or REJECTED, with its `rm`."""
+        algo = self._find_algo(None, client_algo_id)
+        if algo is None or not algo.status.is_open:
+            raise api_error(errors.UNKNOWN_ORDER)
+        self._engine(self._x.cancel(algo.symbol, algo.client_algo_id))
+        algo.reason = reason
+        self._end_algo(algo, status)
+        return algo
+
     def query_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder:
         algo = self._find_algo(algo_id, client_algo_id)
         if algo is None:

@@ -288,3 +288,24 @@ def test_a_liquidation_on_the_emulator_arrives_as_a_liquidation_fill_and_a_flat_
         assert (r.accounts[1].symbol, r.accounts[1].amount) == (BTC, Decimal(0))
 
     run_user(main)
+
+
+def test_a_stop_expired_by_the_exchange_arrives_as_an_algo_update_that_no_longer_protects() -> None:
+    from slt.domain.account_events import AlgoOrderUpdate, AlgoStatus
+    from slt.emulator.orders import AlgoStatus as EmulatorAlgoStatus
+
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        await r.buy("emu-8")
+        await r.gateway.place(OrderRequest("emu-8-s", BTC, Side.SELL, OrderType.STOP_MARKET,
+                                           Decimal("0.010"), stop_price=Decimal("45000"),
+                                           reduce_only=True))
+        algos = lambda: [a for a in r.accounts if isinstance(a, AlgoOrderUpdate)]  # noqa: E731
+        await eventually(lambda: len(algos()) == 1, "the stop's NEW")
+        emulator.venue.end_algo_outside("emu-8-s", EmulatorAlgoStatus.EXPIRED, "Reduce only")
+        await eventually(lambda: len(algos()) == 2, "the stop's EXPIRED")
+        expired = algos()[1]
+        assert (expired.client_algo_id, expired.status, expired.reason) == (
+            "emu-8-s", AlgoStatus.EXPIRED, "Reduce only")
+        assert not expired.status.protects and algos()[0].status.protects
+
+    run_user(main)
