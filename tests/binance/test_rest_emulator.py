@@ -198,7 +198,7 @@ def test_account_settings_filters_and_market_data() -> None:
             assert await r.gateway.position_mode_is_hedge() is False
             filters = await r.gateway.symbol_filters()
             assert BTC in filters and filters[BTC].tick_size > 0
-            quote = await r.gateway.book_ticker(BTC)
+            (quote,) = [q for q in await r.gateway.book_tickers() if q.symbol == BTC]
             assert (quote.bid, quote.ask) == (50000.0, 50000.1)
             premium = await r.gateway.premium_index(BTC)
             assert premium.markPrice > 0

@@ -244,7 +244,7 @@ def test_an_unreachable_exchange_is_exchange_down_even_for_writes() -> None:
         async with BinanceHttpClient(config, clock, Credentials(API_KEY, "s")) as client:
             gateway = BinanceGateway(client)
             with pytest.raises(ExchangeDown) as read:
-                await gateway.book_ticker("BTCUSDT")
+                await gateway.book_tickers()
             # (Here the time sync before the write is what fails; the write's own transport
             # failures are mapped in test_rest_errors.)
             with pytest.raises(ExchangeDown) as write:
@@ -503,14 +503,16 @@ def test_cancel_all_clears_both_services() -> None:
 def test_market_data_reads() -> None:
     async def main() -> None:
         stub = BinanceStub()
-        stub.queue("GET", "/fapi/v1/ticker/bookTicker", Reply(body=payload(
-            "docs/ticker_bookTicker__docs-example.json")))
+        crossed = {**payload("docs/ticker_bookTicker__docs-example.json"), "symbol": "ETHUSDT",
+                   "bidPrice": "5.0"}
+        stub.queue("GET", "/fapi/v1/ticker/bookTicker", Reply(body=[payload(
+            "docs/ticker_bookTicker__docs-example.json"), crossed]))
         stub.queue("GET", "/fapi/v1/premiumIndex", Reply(body=payload(
             "docs/premiumIndex__docs-example.json")))
         stub.queue("GET", "/fapi/v1/ticker/24hr", Reply(body=[payload(
             "docs/ticker_24hr__docs-example.json")]))
         async with stub_gateway(stub) as gateway:
-            quote = await gateway.book_ticker("BTCUSDT")
+            (quote,) = await gateway.book_tickers()  # the crossed ETHUSDT row is left out
             premium = await gateway.premium_index("BTCUSDT")
             tickers = await gateway.ticker_24h()
             now = await gateway.server_time()
@@ -519,6 +521,7 @@ def test_market_data_reads() -> None:
         assert tickers[0].symbol == "BTCUSDT"
         assert now == LOCAL_MS + SERVER_AHEAD_MS
         assert stub.requests("GET", "/fapi/v1/ticker/24hr")[0].raw_query == ""
+        assert stub.requests("GET", "/fapi/v1/ticker/bookTicker")[0].raw_query == ""  # weight 5
 
     run(main())
 

@@ -265,11 +265,6 @@ class BinanceGateway(OrderGateway):
         await self._client.call(weights.CANCEL_ALL_ORDERS, CodeAck.parse, {"symbol": symbol})
         await self._client.call(weights.CANCEL_ALL_ALGO_ORDERS, CodeAck.parse, {"symbol": symbol})
 
-    async def book_ticker(self, symbol: str) -> Quote:
-        """Best bid/ask over REST: the fallback when the WebSocket feed is silent."""
-        ticker = await self._client.call(weights.BOOK_TICKER, BookTicker.parse, {"symbol": symbol})
-        return ticker.to_quote(self._client.time_sync.server_now_ms())
-
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Mark price, index price and funding of one symbol."""
         return await self._client.call(
