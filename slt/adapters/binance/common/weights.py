@@ -162,8 +162,9 @@ BALANCE_V2 = Endpoint("GET", "/fapi/v2/balance", _S, 5)
 BALANCE_V3 = Endpoint("GET", "/fapi/v3/balance", _S, 5)
 # Setting a value twice leaves the same state, so a -1021 retry is harmless.
 SET_LEVERAGE = Endpoint("POST", "/fapi/v1/leverage", _S, 1, priority=_HIGH)
-# Likewise; -4046 "No need to change margin type." is the answer when it already is.
-SET_MARGIN_TYPE = Endpoint("POST", "/fapi/v1/marginType", _S, 1, priority=_HIGH)
+# Likewise; -4046 "No need to change margin type." is the answer when it already is. A setting
+# applied at start, not an entry: it waits out a throttle (NORMAL) rather than being paced.
+SET_MARGIN_TYPE = Endpoint("POST", "/fapi/v1/marginType", _S, 1)
 POSITION_MODE = Endpoint("GET", "/fapi/v1/positionSide/dual", _S, 30)
 
 # -- user-data stream ---------------------------------------------------------------------------
