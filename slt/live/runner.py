@@ -51,6 +51,7 @@ from slt.container import build_container, listen_to_quotes
 from slt.credentials import Credentials
 from slt.domain.account_events import AlgoOrderUpdate, AlgoStatus
 from slt.domain.filters import SymbolFilters
+from slt.domain.orders import Priority
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
 from slt.live.patience import Patience
@@ -290,7 +291,7 @@ async def _session(  # type: ignore[no-untyped-def]
                 _every(
                     clock,
                     live.position_snapshot_interval_s * 1000,
-                    lambda now: _snapshot(controller, binance, now),
+                    lambda now: _snapshot(controller, binance, now, routine=True),
                     stop,
                 ),
                 name="position-snapshot",
@@ -406,22 +407,26 @@ async def _reconcile_after_reconnect(  # type: ignore[no-untyped-def]
 ) -> None:
     """After a user-stream gap, events may have been missed: the truth over REST, as snapshot
     events, then the orders whose outcome is still open are asked for."""
-    await _snapshot(controller, binance, clock.now_ms(), quietly=False)
+    await _snapshot(controller, binance, clock.now_ms(), routine=False)
     for p in list(controller.positions.values()):
         if p.status in ("entry_in_flight", "exit_in_flight"):
             await controller.resolve_in_flight(p)
 
 
 async def _snapshot(  # type: ignore[no-untyped-def]
-    controller, binance: BinanceGateway, now_ms: int, *, quietly: bool = True
+    controller, binance: BinanceGateway, now_ms: int, *, routine: bool
 ) -> None:
     """The exchange's position amounts (every symbol the bot holds, flat or not) and its open
-    conditional orders, fed through the account listeners like stream events."""
+    conditional orders, fed through the account listeners like stream events. A routine check
+    is LOW priority and only logs a failure; the one after a stream gap is neither."""
+    priority = Priority.LOW if routine else None
     try:
-        updates = await binance.position_snapshot(now_ms, controller.open_symbols())
-        algos = await binance.open_algo_orders()
+        updates = await binance.position_snapshot(
+            now_ms, controller.open_symbols(), priority=priority
+        )
+        algos = await binance.open_algo_orders(priority=priority)
     except GatewayError as exc:
-        if not quietly:
+        if not routine:
             raise
         log.warning("position snapshot failed: %s", exc)
         return

@@ -734,11 +734,14 @@ def test_behind_the_breaker_a_ban_blocks_and_rejections_do_not_count() -> None:
 def test_every_request_of_a_guarded_client_goes_through_the_breaker_by_priority() -> None:
     from slt.adapters.guarded_gateway import BreakerGuard
     from slt.adapters.sqlite_store import SqliteStore
+    from slt.domain.account_events import PositionUpdate
     from slt.domain.breaker import BreakerLevel, CircuitBreaker
+    from slt.domain.orders import Priority
 
     async def main() -> None:
         stub = BinanceStub()
         stub.always("GET", "/fapi/v1/klines", Reply(status=404, raw="<html>Not Found</html>"))
+        stub.always("GET", "/fapi/v2/positionRisk", Reply(body=[]))
         stub.queue("POST", "/fapi/v1/order", Reply(body=order_body(
             "x1", status="FILLED", executedQty="0.010", avgPrice="50001.20", reduceOnly=True)))
         clock = SimulatedClock(LOCAL_MS)
@@ -763,5 +766,14 @@ def test_every_request_of_a_guarded_client_goes_through_the_breaker_by_priority(
             waiting.cancel()
             state = await gateway.place(market("x1", reduce_only=True))  # an exit passes
             assert state.status is OrderStatus.FILLED
+            # the position read after a stream gap passes; the routine one (LOW) waits
+            assert await gateway.position_snapshot(1, ["BTCUSDT"]) == [
+                PositionUpdate("BTCUSDT", Decimal(0), Decimal(0), "SNAPSHOT", 1)]
+            routine = asyncio.ensure_future(gateway.position_snapshot(1, priority=Priority.LOW))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not routine.done()
+            assert len(stub.requests("GET", "/fapi/v2/positionRisk")) == 1
+            routine.cancel()
 
     run(main())

@@ -19,6 +19,7 @@ methods speak domain types.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -51,7 +52,7 @@ from slt.adapters.binance.http.client import BinanceHttpClient
 from slt.adapters.binance.http.signing import Param
 from slt.domain.account_events import AccountEvent, AccountListener, PositionUpdate
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType
+from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType, Priority
 from slt.domain.values import Balance, ExchangePosition, Quote
 from slt.ports.order_gateway import FillListener, OrderGateway, OrderRejected
 
@@ -199,13 +200,15 @@ class BinanceGateway(OrderGateway):
                 log.exception("account listener failed on %r", event)
 
     async def position_snapshot(
-        self, now_ms: int, symbols: Iterable[str] = ()
+        self, now_ms: int, symbols: Iterable[str] = (), *, priority: Priority | None = None
     ) -> list[PositionUpdate]:
         """Every non-flat position REST reports now, and every one of `symbols` (flat or not:
         v3 lists only non-flat positions), as SNAPSHOT events: a position closed while the
-        stream was away shows as 0."""
+        stream was away shows as 0. `priority` overrides the position read's (CRITICAL) for a
+        routine check."""
         wanted = set(symbols)
-        rows = await self._client.call(self._position_endpoint, PositionRisk.parse_list)
+        endpoint = _at(self._position_endpoint, priority)
+        rows = await self._client.call(endpoint, PositionRisk.parse_list)
         events = [
             PositionUpdate(row.symbol, row.positionAmt, row.entryPrice, "SNAPSHOT", now_ms)
             for row in rows
@@ -252,9 +255,13 @@ class BinanceGateway(OrderGateway):
             self._remember(row.clientOrderId, Service.ORDER)
         return rows
 
-    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrderResponse]:
+    async def open_algo_orders(
+        self, symbol: str | None = None, *, priority: Priority | None = None
+    ) -> list[AlgoOrderResponse]:
         rows = await self._client.call(
-            weights.OPEN_ALGO_ORDERS, AlgoOrderResponse.parse_list, {"symbol": symbol}
+            _at(weights.OPEN_ALGO_ORDERS, priority),
+            AlgoOrderResponse.parse_list,
+            {"symbol": symbol},
         )
         for row in rows:
             self._remember(row.clientAlgoId, Service.ALGO)
@@ -382,6 +389,10 @@ class BinanceGateway(OrderGateway):
         self._services.move_to_end(client_id)
         if len(self._services) > KIND_MEMORY:
             self._services.popitem(last=False)
+
+
+def _at(endpoint: Endpoint, priority: Priority | None) -> Endpoint:
+    return endpoint if priority is None else dataclasses.replace(endpoint, priority=priority)
 
 
 def _required(name: str, value: Any) -> Any:
