@@ -139,3 +139,56 @@ def test_the_margin_type_is_applied_at_start_and_no_change_is_success(tmp_path: 
             assert not any("margin type" in line for line in lines)  # unchanged: nothing said
 
     asyncio.run(main())
+
+
+def test_account_events_and_snapshots_reach_the_controller(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from slt.domain.account_events import PositionUpdate
+    from slt.emulator.venue import NewOrder
+    from slt.position_controller import PositionController
+
+    heard: list[Any] = []
+    monkeypatch.setattr(PositionController, "on_account_event", lambda self, e: heard.append(e))
+
+    def causes() -> list[str]:
+        return [e.cause for e in heard if isinstance(e, PositionUpdate) and e.symbol == BTC]
+
+    async def main() -> None:
+        async with Emulator(EmulatorConfig(), LiveClock()) as emulator:
+            emulator.push_quote(quote(90_000.0))
+            await emulator.exchange.place(  # adopted at start: the snapshots report BTCUSDT
+                OrderRequest("manual-1", BTC, Side.BUY, OrderType.MARKET, Decimal("0.010"))
+            )
+            creds = Credentials(emulator.config.api_key, emulator.config.api_secret)
+            config = settings(emulator, tmp_path, **{"live.on_mismatch": "adopt"})
+            stop = asyncio.Event()
+            bot = asyncio.create_task(
+                run_live(config, LiveOptions(True, creds, 0, lambda line: None), stop)
+            )
+            try:
+                # the routine snapshot at start, and the one that follows the user stream's
+                # opening: from then on the stream is listening
+                await eventually(lambda: _true(causes().count("SNAPSHOT") >= 2), "connected")
+                # a fill of another client's order: the ACCOUNT_UPDATE it causes is heard
+                emulator.venue.place_order(NewOrder(
+                    "web_1", BTC, Side.BUY, OrderType.MARKET, Decimal("0.010"), None, "GTC", False
+                ))
+                await eventually(lambda: _true("ORDER" in causes()), "the ACCOUNT_UPDATE")
+                # a stream gap: the REST truth follows the reconnect
+                snapshots = causes().count("SNAPSHOT")
+                await emulator.faults.drop_connections()
+                await eventually(
+                    lambda: _true(causes().count("SNAPSHOT") > snapshots), "a snapshot"
+                )
+            finally:
+                stop.set()
+                assert await asyncio.wait_for(bot, TIMEOUT_S) == 0
+        last = [e for e in heard if isinstance(e, PositionUpdate) and e.cause == "SNAPSHOT"][-1]
+        assert (last.symbol, last.amount) == (BTC, Decimal("0.020"))
+
+    asyncio.run(main())
+
+
+async def _true(value: bool) -> bool:
+    return value
