@@ -339,6 +339,14 @@ class Venue:
             NewOrder(client_id, symbol, side, OrderType.MARKET, abs(held.qty), None, "GTC", True)
         )
 
+    def charge_funding(self, symbol: str, amount: Decimal) -> None:
+        """A funding settlement of signed `amount` USDT on `symbol` (negative: paid), reported
+        as Binance does for cross margin: an ACCOUNT_UPDATE FUNDING_FEE with the balance only."""
+        self._check_symbol(symbol)
+        self._x.credit(amount)
+        wallet = self._engine(self._x.balance()).wallet
+        self._emit(payloads.funding_update(wallet, symbol, amount, self._clock.now_ms()))
+
     def account(self) -> AccountView:
         balance = self._engine(self._x.balance())
         held = {p.symbol: p for p in self._engine(self._x.positions())}

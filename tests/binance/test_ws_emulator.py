@@ -309,3 +309,19 @@ def test_a_stop_expired_by_the_exchange_arrives_as_an_algo_update_that_no_longer
         assert not expired.status.protects and algos()[0].status.protects
 
     run_user(main)
+
+
+def test_a_funding_fee_on_the_emulator_arrives_as_a_balance_change_and_moves_the_wallet() -> None:
+    from slt.domain.account_events import BalanceChange
+
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        before = (await r.gateway.balance()).wallet
+        emulator.venue.charge_funding(BTC, Decimal("-0.42"))
+        await eventually(lambda: len(r.accounts) == 1, "the FUNDING_FEE update")
+        change = r.accounts[0]
+        assert isinstance(change, BalanceChange)
+        assert (change.asset, change.amount, change.kind, change.symbol) == (
+            "USDT", Decimal("-0.42"), "FUNDING_FEE", BTC)
+        assert (await r.gateway.balance()).wallet == before - Decimal("0.42")
+
+    run_user(main)
