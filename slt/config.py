@@ -96,10 +96,30 @@ class LiveConfig:
     # Commands from the Telegram chat (SLT_TELEGRAM_CHAT_ID) when Telegram is configured.
     telegram_commands: bool = True
     telegram_api: str = "https://api.telegram.org"
+    # Applied to every traded symbol at start (real orders only). Cross is Binance's default;
+    # "isolated" caps what a liquidation can take at the position's own margin.
+    margin_type: str = "cross"
+    # While the stream of a symbol holding a position is stale, its quote is read over REST
+    # (one bookTicker for all symbols, weight 5) at most this often, so exits keep being checked.
+    rest_quote_interval_s: float = 2.0
+    # How often the exchange's positions are read over REST (besides after every user-stream
+    # reconnect) and fed to the position controller as snapshots.
+    position_snapshot_interval_s: int = 60
+    # Longest single wait at start-up while the exchange answers 429/5xx or refuses the
+    # connection; an IP ban is waited out to its announced end.
+    startup_backoff_cap_s: float = 300.0
 
     def __post_init__(self) -> None:
         if self.on_mismatch not in ("halt", "adopt"):
             raise ConfigError(f"live.on_mismatch: {self.on_mismatch!r} is not 'halt' or 'adopt'")
+        if self.margin_type not in ("cross", "isolated"):
+            raise ConfigError(
+                f"live.margin_type: {self.margin_type!r} is not 'cross' or 'isolated'"
+            )
+        for key in ("rest_quote_interval_s", "position_snapshot_interval_s",
+                    "startup_backoff_cap_s"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"live.{key}: must be positive")
         if not 1 <= self.universe_size <= 200:
             raise ConfigError("live.universe_size: must be between 1 and 200")
         if not 100 <= self.recv_window_ms <= 60_000:

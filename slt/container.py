@@ -8,7 +8,8 @@
 | paper | LiveClock | BinanceQuoteFeed (Binance streams) | FakeExchange, fed the live quotes |
 | live | LiveClock | BinanceQuoteFeed | BinanceGateway (real orders) |
 
-Whatever the exchange adapter, the bot talks to it through the circuit breaker (`gateway`);
+Whatever the exchange adapter, the bot talks to it through the circuit breaker (`gateway`: the
+fake exchange wrapped in GuardedGateway; live, Binance's HTTP client guards every request);
 only the driver of a session sees `exchange` itself, to push market data into a FakeExchange.
 `binance` (the REST gateway, for market data in paper and orders in live) and `rng` are built
 by the session that owns the HTTP connection and passed in.
@@ -125,13 +126,16 @@ class Container(containers.DeclarativeContainer):
     )
     exchange = providers.Selector(mode, simulate=fake_exchange, paper=fake_exchange, live=binance)
     breaker = providers.Singleton(CircuitBreaker)
-    gateway = providers.Singleton(GuardedGateway, exchange, breaker, clock, store)
+    guarded_fake = providers.Singleton(GuardedGateway, fake_exchange, breaker, clock, store)
+    # Live, the Binance HTTP client runs every request through the breaker itself (the session
+    # gives it a BreakerGuard), so the gateway is not wrapped a second time.
+    gateway = providers.Selector(mode, simulate=guarded_fake, paper=guarded_fake, live=binance)
     quote_feed = providers.Singleton(
         BinanceQuoteFeed,
         clock,
         providers.Callable(_quote_feed_config, settings),
         rng=rng,
-        rest_fallback=binance.provided.book_ticker,
+        rest_fallback=binance.provided.book_tickers,
     )
     feed = providers.Selector(
         mode,

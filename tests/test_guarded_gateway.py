@@ -87,3 +87,33 @@ def test_account_events_pass_through_in_order() -> None:
         assert funding.amount == -Decimal("0.1") * Decimal("100.05") * Decimal("0.001")
 
     asyncio.run(main())
+def test_level_and_ban_survive_a_restart_and_hold_back_every_request() -> None:
+    from slt.adapters.guarded_gateway import restore_breaker
+
+    async def main() -> None:
+        clock, exchange, store, gateway = rig()
+        exchange.fail_next(ExchangeDown(FailureKind.IP_BAN_418, "418", ban_until_ms=1_600_000))
+        with pytest.raises(ExchangeDown):
+            await gateway.place(order(0))
+        saved = store.breaker_state()
+        assert saved is not None and (saved.level, saved.ban_until_ms) == ("BLOCKED", 1_600_000)
+
+        clock.advance(1_100_000)  # the bot restarts during the ban
+        breaker = restore_breaker(store, clock.now_ms())
+        assert (breaker.level, breaker.ban_until_ms) == (BreakerLevel.BLOCKED, 1_600_000)
+        restarted = GuardedGateway(exchange, breaker, clock, store)
+        with pytest.raises(GatewayUnavailable, match="ip_ban"):
+            await restarted.place(order(1, reduce_only=True))
+        clock.advance(1_600_001)
+        assert await restarted.positions() == []
+
+        clock.advance(2_000_000)  # long after: nothing held any more
+        assert restore_breaker(store, clock.now_ms()).ban_until_ms == 0
+
+    asyncio.run(main())
+
+
+def test_a_fresh_store_starts_normal() -> None:
+    from slt.adapters.guarded_gateway import restore_breaker
+
+    assert restore_breaker(SqliteStore(":memory:"), 1).level is BreakerLevel.NORMAL

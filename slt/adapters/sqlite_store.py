@@ -53,6 +53,7 @@ from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
 from slt.ports.store import (
     BreakerEvent,
+    BreakerState,
     CommandRecord,
     DayTally,
     LedgerEntry,
@@ -166,6 +167,13 @@ CREATE TABLE IF NOT EXISTS commands (
     ok INTEGER NOT NULL,
     result TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS breaker_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    level TEXT NOT NULL,
+    ban_until_ms INTEGER NOT NULL,
+    retry_until_ms INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     data TEXT NOT NULL,
@@ -234,7 +242,10 @@ _INSERT_COMMAND = (
     "INSERT INTO commands (ts_ms, source, user, command, args, ok, result)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_SAMPLE = "INSERT INTO samples (data) VALUES (?)"
+_SAVE_BREAKER_STATE = (
+    "INSERT OR REPLACE INTO breaker_state (id, level, ban_until_ms, retry_until_ms, ts_ms)"
+    " VALUES (1, ?, ?, ?, ?)"
+)
 _INSERT_LEDGER = (
     "INSERT INTO ledger (ts_ms, kind, asset, amount, symbol, position_id)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -561,6 +572,18 @@ class SqliteStore(Store):
             )
         )
         return BreakerEvent(**rows[0]) if rows else None
+
+    def save_breaker_state(self, state: BreakerState) -> None:
+        self._conn.execute(
+            _SAVE_BREAKER_STATE,
+            (state.level, state.ban_until_ms, state.retry_until_ms, state.ts_ms),
+        )
+
+    def breaker_state(self) -> BreakerState | None:
+        rows = list(
+            self._db.query("SELECT level, ban_until_ms, retry_until_ms, ts_ms FROM breaker_state")
+        )
+        return BreakerState(**rows[0]) if rows else None
 
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:
         """All samples of one call are written in one transaction."""

@@ -79,8 +79,10 @@ class OrderState:
 class Fill:
     """One execution, shaped after the user-data stream's ORDER_TRADE_UPDATE trade fields.
 
-    `fee` is in `fee_asset`: USDT, or the commission asset (BNB) when it could not be converted
-    at its USDT price; `realized_pnl` is gross of fees, as Binance reports `rp`.
+    `fee` is in `fee_asset`: USDT, unless the exchange charged another asset (BNB with the fee
+    discount) and it could not be converted. `realized_pnl` is gross of fees, as Binance reports
+    `rp`. `exec_type` tells an ordinary execution (TRADE) from the exchange closing the position
+    itself: LIQUIDATION, ADL (auto-deleveraging) or SETTLEMENT (delivery/delisting).
     """
 
     symbol: str
@@ -95,4 +97,5 @@ class Fill:
     order_status: OrderStatus
     reduce_only: bool = False
     is_maker: bool = False
+    exec_type: str = "TRADE"
     fee_asset: str = "USDT"

@@ -46,6 +46,7 @@ _SIGNED = (
     ("GET", "/fapi/v3/account"),
     ("GET", "/fapi/v1/positionSide/dual"),
     ("POST", "/fapi/v1/leverage"),
+    ("POST", "/fapi/v1/marginType"),
     ("POST", "/fapi/v1/order"),
     ("GET", "/fapi/v1/order"),
     ("DELETE", "/fapi/v1/order"),

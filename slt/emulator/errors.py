@@ -33,6 +33,9 @@ UNKNOWN_ORDER = -2011
 NO_SUCH_ORDER = -2013
 BAD_API_KEY_FMT = -2014
 REJECTED_MBX_KEY = -2015
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
+MARGIN_TYPE_WITH_OPEN_ORDERS = -4047
+MARGIN_TYPE_WITH_POSITION = -4048
 INVALID_CLIENT_ID = -4015
 DUPLICATE_CLIENT_ID = -4116
 INVALID_DEPTH_LIMIT = -4021
@@ -41,6 +44,9 @@ STOP_ORDER_SWITCH_ALGO = -4120
 POST_ONLY_REJECT = -5022
 
 MESSAGES: dict[int, str] = {
+    NO_NEED_TO_CHANGE_MARGIN_TYPE: "No need to change margin type.",
+    MARGIN_TYPE_WITH_OPEN_ORDERS: "Margin type cannot be changed if there exists open orders.",
+    MARGIN_TYPE_WITH_POSITION: "Margin type cannot be changed if there exists position.",
     UNKNOWN: "An unknown error occurred while processing the request.",
     TOO_MANY_REQUESTS: "Too many requests; current limit of IP(%s) is %s requests per minute. "
     "Please use the websocket for live updates to avoid polling the API.",

@@ -79,6 +79,7 @@ WEIGHTS: dict[tuple[str, str], Fixed | BySymbol | ByLimit] = {
     ("GET", "/fapi/v3/account"): Fixed(5),
     ("GET", "/fapi/v1/positionSide/dual"): Fixed(30),
     ("POST", "/fapi/v1/leverage"): Fixed(1),
+    ("POST", "/fapi/v1/marginType"): Fixed(1),
     ("POST", "/fapi/v1/order"): Fixed(0),
     ("GET", "/fapi/v1/order"): Fixed(1),
     ("DELETE", "/fapi/v1/order"): Fixed(1),

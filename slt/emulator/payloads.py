@@ -310,6 +310,21 @@ def algo_update(a: AlgoOrder, n: Numbers, now_ms: int) -> Json:
     }
 
 
+def funding_update(wallet: Decimal, symbol: str, amount: Decimal, now_ms: int) -> Json:
+    """ACCOUNT_UPDATE with reason FUNDING_FEE, cross margin: balances only, the symbol in `S`."""
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": now_ms,
+        "T": now_ms,
+        "a": {
+            "m": "FUNDING_FEE",
+            "S": symbol,
+            "B": [{"a": "USDT", "wb": money(wallet), "cw": money(wallet), "bc": money(amount)}],
+            "P": [],
+        },
+    }
+
+
 def listen_key_expired(key: str, now_ms: int) -> Json:
     return {"e": "listenKeyExpired", "E": now_ms, "listenKey": key}
 

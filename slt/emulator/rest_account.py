@@ -54,6 +54,14 @@ class AccountApi:
             "symbol": symbol,
         }
 
+    def margin_type(self, call: Call) -> Json:
+        symbol = text(call.params, "symbol")
+        margin_type = text(call.params, "marginType")
+        if margin_type not in ("ISOLATED", "CROSSED"):
+            raise api_error(errors.INVALID_PARAMETER, "marginType")
+        self._venue.set_margin_type(symbol, margin_type)
+        return {"code": 200, "msg": "success"}
+
     def open_listen_key(self, call: Call) -> Json:
         return {"listenKey": self._keys.open()}
 
@@ -84,6 +92,7 @@ ROUTES: dict[tuple[str, str], Callable[[AccountApi, Call], Any]] = {
     ("GET", "/fapi/v3/account"): AccountApi.account_v3,
     ("GET", "/fapi/v1/positionSide/dual"): AccountApi.position_mode,
     ("POST", "/fapi/v1/leverage"): AccountApi.leverage,
+    ("POST", "/fapi/v1/marginType"): AccountApi.margin_type,
     ("POST", "/fapi/v1/listenKey"): AccountApi.open_listen_key,
     ("PUT", "/fapi/v1/listenKey"): AccountApi.keepalive_listen_key,
     ("DELETE", "/fapi/v1/listenKey"): AccountApi.close_listen_key,

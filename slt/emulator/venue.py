@@ -131,6 +131,7 @@ class Venue:
         self._emit = emit
         self._default_leverage = default_leverage
         self._leverage: dict[str, int] = {}
+        self._margin_types: dict[str, str] = {}  # symbol -> ISOLATED / CROSSED
         self._realized: dict[str, Decimal] = {}
         self._position_ms: dict[str, int] = {}
         self._orders: dict[int, WireOrder] = {}
@@ -278,6 +279,19 @@ class Venue:
         self._end_algo(algo, AlgoStatus.CANCELED)
         return algo
 
+    def end_algo_outside(
+        self, client_algo_id: str, status: AlgoStatus, reason: str = ""
+    ) -> AlgoOrder:
+        """End a working conditional order as the exchange (or the user on the website) does,
+        without a request from the client: CANCELED, EXPIRED or REJECTED, with its `rm`."""
+        algo = self._find_algo(None, client_algo_id)
+        if algo is None or not algo.status.is_open:
+            raise api_error(errors.UNKNOWN_ORDER)
+        self._engine(self._x.cancel(algo.symbol, algo.client_algo_id))
+        algo.reason = reason
+        self._end_algo(algo, status)
+        return algo
+
     def query_algo(self, algo_id: int | None, client_algo_id: str | None) -> AlgoOrder:
         algo = self._find_algo(algo_id, client_algo_id)
         if algo is None:
@@ -299,6 +313,39 @@ class Venue:
         self._check_symbol(symbol)
         self._leverage[symbol] = self._engine(self._x.set_leverage(symbol, leverage))
         return self._leverage[symbol]
+
+    def set_margin_type(self, symbol: str, margin_type: str) -> None:
+        """Binance's rules: the same type again is -4046; no change with orders or a position."""
+        self._check_symbol(symbol)
+        if self._margin_types.get(symbol, "CROSSED") == margin_type:
+            raise api_error(errors.NO_NEED_TO_CHANGE_MARGIN_TYPE)
+        if self.has_open_orders(symbol):
+            raise api_error(errors.MARGIN_TYPE_WITH_OPEN_ORDERS)
+        if any(p.symbol == symbol and p.qty for p in self._engine(self._x.positions())):
+            raise api_error(errors.MARGIN_TYPE_WITH_POSITION)
+        self._margin_types[symbol] = margin_type
+
+    def margin_type(self, symbol: str) -> str:
+        return self._margin_types.get(symbol, "CROSSED")
+
+    def close_by_exchange(self, symbol: str, client_id: str) -> WireOrder | None:
+        """Close `symbol`'s whole position with an order of the exchange's own, as a
+        liquidation (`autoclose-<ms>`) or an ADL (`adl_autoclose`) does; None if it is flat."""
+        held = next((p for p in self._engine(self._x.positions()) if p.symbol == symbol), None)
+        if held is None or held.qty == 0:
+            return None
+        side = Side.SELL if held.qty > 0 else Side.BUY
+        return self.place_order(
+            NewOrder(client_id, symbol, side, OrderType.MARKET, abs(held.qty), None, "GTC", True)
+        )
+
+    def charge_funding(self, symbol: str, amount: Decimal) -> None:
+        """A funding settlement of signed `amount` USDT on `symbol` (negative: paid), reported
+        as Binance does for cross margin: an ACCOUNT_UPDATE FUNDING_FEE with the balance only."""
+        self._check_symbol(symbol)
+        self._x.credit(amount)
+        wallet = self._engine(self._x.balance()).wallet
+        self._emit(payloads.funding_update(wallet, symbol, amount, self._clock.now_ms()))
 
     def account(self) -> AccountView:
         balance = self._engine(self._x.balance())
@@ -380,7 +427,9 @@ class Venue:
             maker=fill.is_maker,
             ts_ms=fill.ts_ms,
         )
-        self._report(order, "TRADE", trade)
+        # The exchange's own closing orders report x=CALCULATED (BINANCE.md §8).
+        closed_by_exchange = order.client_id.startswith(("autoclose-", "adl_autoclose"))
+        self._report(order, "CALCULATED" if closed_by_exchange else "TRADE", trade)
 
     def _trigger(self, algo: AlgoOrder, fill: Fill) -> None:
         child = WireOrder(

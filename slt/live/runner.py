@@ -1,12 +1,24 @@
 """A `slt live` session: start-up checks, the loops, a status line, and a clean shutdown.
 
 Start-up, in this order, before any order can be sent:
+0. the state file is locked (a second bot on it is refused) and the circuit breaker resumes
+   its persisted level and holds, so a restart during an IP ban does not hammer the exchange;
 1. server time sync (signed requests need it) and exchangeInfo (symbol filters);
 2. with real orders: the account must be in one-way position mode (hedge mode is refused);
 3. the universe: the configured symbols, or the most traded USDT perpetuals;
-4. reconciliation of the store with the exchange (slt.domain.reconcile: the exchange wins;
+4. with real orders: the margin type (`live.margin_type`) of every traded symbol;
+5. reconciliation of the store with the exchange (slt.domain.reconcile: the exchange wins;
    an unknown position halts new entries unless `live.on_mismatch = "adopt"`);
-5. market streams, the user-data stream (real orders), then the scheduler's loops.
+6. market streams, the user-data stream (real orders), then the scheduler's loops.
+
+Steps 1-5 wait out 429s, bans, 5xx and refused connections (slt.live.patience): start-up ends
+only on refused credentials or a configuration the exchange refuses.
+
+While running, every REST request goes through the circuit breaker by priority. The exchange's
+account events (position amounts, algo order states, funding) reach the PositionController,
+and so do REST snapshots of the positions after every user-stream reconnect and every
+`live.position_snapshot_interval_s`. While the stream of a symbol holding a position is stale,
+its quotes come from REST (`live.rest_quote_interval_s`), so exits keep being checked.
 
 Paper mode (the default) trades a FakeExchange fed with the live quotes: real market data,
 simulated fills, its own state file; its simulated account starts afresh at every start, so
@@ -30,20 +42,32 @@ from pathlib import Path
 from dependency_injector import providers
 
 from slt.adapters.binance import BinanceGateway, BinanceHistory, BinanceHttpClient, RestConfig
+from slt.adapters.binance.common.errors import NotServed
 from slt.adapters.binance.common.weights import REQUEST_WEIGHT
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
-from slt.config import Settings
+from slt.adapters.guarded_gateway import BreakerGuard, restore_breaker
+from slt.adapters.sqlite_store import SqliteStore
+from slt.config import LiveConfig, Settings
 from slt.container import build_container, listen_to_quotes
 from slt.control import SHUTDOWN_REASON
 from slt.credentials import Credentials
+from slt.domain.account_events import AlgoOrderUpdate, AlgoStatus
+from slt.domain.filters import SymbolFilters
+from slt.domain.orders import Priority
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
 from slt.live.operator import OperatorSession
+from slt.live.patience import Patience
+from slt.live.state_lock import StateLock, StateLocked
 from slt.live.status import status_line
 from slt.live.universe import most_traded
-from slt.notify import FeedWatch, Notifications, notifiers_from_env
-from slt.ports.order_gateway import GatewayError
+from slt.notify import (
+    FeedWatch,
+    Notifications,
+    notifiers_from_env,
+)
+from slt.ports.order_gateway import GatewayError, OrderRejected
 from slt.position_controller.recovery import recover
 from slt.reporter import RuntimeStats
 from slt.status import ComponentsSource, StatusServer, announce, resolve_token
@@ -71,12 +95,70 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
     if options.real_orders and options.credentials is None:
         raise StartupRefused("real orders need credentials (BINANCE_API_KEY/SECRET or a key file)")
     settings = dataclasses.replace(settings, mode=mode)
-    live = settings.live
+    state = Path(settings.live.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    db = state / f"{mode}.db"
+    try:
+        with StateLock(db):
+            return await _locked(settings, options, stop, db)
+    except StateLocked as exc:
+        raise StartupRefused(str(exc)) from None
+
+
+async def _locked(
+    settings: Settings, options: LiveOptions, stop: asyncio.Event, db: Path
+) -> int:
     clock = LiveClock()
-    rng = random.Random(options.seed)
-    rest = RestConfig(base_url=live.rest_url, recv_window_ms=live.recv_window_ms)
-    async with BinanceHttpClient(rest, clock, options.credentials) as http:
-        binance = BinanceGateway(http)
+    # Opened before the first request: the breaker resumes the level and holds it saved.
+    with SqliteStore(db) as store:
+        breaker = restore_breaker(store, clock.now_ms())
+        live = settings.live
+        rng = random.Random(options.seed)
+        guard = BreakerGuard(breaker, clock, store)
+        rest = RestConfig(base_url=live.rest_url, recv_window_ms=live.recv_window_ms)
+        async with BinanceHttpClient(rest, clock, options.credentials, guard=guard) as http:
+            # The limiter holds what the breaker held when the last run ended: one truth for both.
+            http.limiter.hold(breaker.ban_until_ms)
+            patience = Patience(
+                clock,
+                rng,
+                options.print_status,
+                round(live.startup_backoff_cap_s * 1000),
+                lambda: max(breaker.ban_until_ms, breaker.retry_until_ms),
+                stop,
+            )
+            binance = BinanceGateway(http)
+            started = await patience.run(
+                "connecting", lambda: _connect(http, binance, live, options)
+            )
+            if started is None:
+                return 0  # stopped while waiting
+            filters, symbols = started
+            container = build_container(
+                settings,
+                filters,
+                clock.now_ms(),
+                db.parent / settings.mode,
+                str(db),
+                seed=options.seed,
+                binance=binance,
+                rng=rng,
+            )
+            container.store.override(providers.Object(store))
+            container.breaker.override(providers.Object(breaker))
+            history = BinanceHistory(http)
+            container.runtime_stats.override(
+                providers.Object(_runtime_stats(container, http, clock.now_ms()))
+            )
+            return await _session(container, binance, history, symbols, options, stop, patience)
+
+
+async def _connect(
+    http: BinanceHttpClient, binance: BinanceGateway, live: LiveConfig, options: LiveOptions
+) -> tuple[dict[str, SymbolFilters], list[str]]:
+    """Time sync, filters, position mode, universe and margin type: what must hold before any
+    order. Raises StartupRefused for what the user must fix."""
+    try:
         await http.time_sync.ensure_fresh()
         all_filters = await binance.symbol_filters()
         if options.real_orders and await binance.position_mode_is_hedge():
@@ -90,25 +172,30 @@ async def run_live(settings: Settings, options: LiveOptions, stop: asyncio.Event
         unknown = [s for s in symbols if s not in all_filters]
         if unknown:
             raise StartupRefused(f"live.symbols: not tradable on this exchange: {unknown}")
-        # Every tradable symbol's filters: the universe may change while the bot runs.
-        filters = dict(all_filters)
-        state = Path(live.state_dir)
-        state.mkdir(parents=True, exist_ok=True)
-        container = build_container(
-            settings,
-            filters,
-            clock.now_ms(),
-            state / mode,
-            str(state / f"{mode}.db"),
-            seed=options.seed,
-            binance=binance,
-            rng=rng,
-        )
-        history = BinanceHistory(http)
-        container.runtime_stats.override(
-            providers.Object(_runtime_stats(container, http, clock.now_ms()))
-        )
-        return await _session(container, binance, history, symbols, options, stop)
+        if options.real_orders:
+            await _apply_margin_type(binance, symbols, live.margin_type, options.print_status)
+    except NotServed as exc:
+        raise StartupRefused(
+            f"live.rest_url {live.rest_url!r} does not serve Binance: {exc}"
+        ) from None
+    # Every tradable symbol's filters: the universe may change while the bot runs.
+    return dict(all_filters), symbols
+
+
+async def _apply_margin_type(
+    binance: BinanceGateway, symbols: list[str], margin_type: str, say: Callable[[str], None]
+) -> None:
+    changed = []
+    for symbol in symbols:
+        try:
+            if await binance.set_margin_type(symbol, margin_type):
+                changed.append(symbol)
+        except OrderRejected as exc:
+            # -4047/-4048: open orders or a position; the type changes once they are gone,
+            # and refusing to start would leave that position unwatched.
+            say(f"margin type: {symbol} stays as it is ({exc})")
+    if changed:
+        say(f"margin type: {margin_type} for {', '.join(changed)}")
 
 
 async def _session(  # type: ignore[no-untyped-def]
@@ -118,6 +205,7 @@ async def _session(  # type: ignore[no-untyped-def]
     symbols: list[str],
     options: LiveOptions,
     stop: asyncio.Event,
+    patience: Patience,
 ) -> int:
     settings: Settings = container.settings()
     clock = container.clock()
@@ -136,10 +224,18 @@ async def _session(  # type: ignore[no-untyped-def]
     notifications.start()
     operator = OperatorSession(container, notifications, options.reload_settings)
 
-    working = await _working_orders(exchange, options.real_orders)
-    report = await recover(
-        controller, gateway, store, working, settings.live.on_mismatch, clock.now_ms()
-    )
+    async def reconcile():  # type: ignore[no-untyped-def]
+        working = await _working_orders(exchange, options.real_orders)
+        return await recover(
+            controller, gateway, store, working, settings.live.on_mismatch, clock.now_ms()
+        )
+
+    report = await patience.run("reconciling with the exchange", reconcile)
+    if report is None:
+        container.report_store().close()
+        return 0  # stopped while waiting
+    # One path for what the exchange says: stream events and REST snapshots alike.
+    gateway.add_account_listener(controller.on_account_event)
     for line in report.lines():
         options.print_status(f"reconcile: {line}")
     if report.halted:
@@ -157,8 +253,8 @@ async def _session(  # type: ignore[no-untyped-def]
             ListenKeyCalls(
                 binance.create_listen_key, binance.keepalive_listen_key, binance.close_listen_key
             ),
-            UserSinks(fill=binance.deliver_fill),
-            reconcile=lambda: _reconcile_after_reconnect(controller, gateway),
+            UserSinks(fill=binance.deliver_fill, account=binance.deliver_account),
+            reconcile=lambda: _reconcile_after_reconnect(controller, binance, clock),
             config=UserStreamConfig(base_url=settings.live.ws_url),
             rng=container.rng(),
             fee_to_usdt=_usdt_value(feed),
@@ -175,6 +271,29 @@ async def _session(  # type: ignore[no-untyped-def]
         _every(clock, DAY_MS, _universe_refresh(container, binance, history, symbols), stop),
         name="universe",
     )
+    live = settings.live
+    rest_quotes = clock.spawn(
+        _every(
+            clock,
+            round(live.rest_quote_interval_s * 1000),
+            lambda now: _refresh_stale(feed, controller),
+            stop,
+        ),
+        name="rest-quotes",
+    )
+    loops = [status, feed_watch, resolver, universe, rest_quotes]
+    if options.real_orders:
+        loops.append(
+            clock.spawn(
+                _every(
+                    clock,
+                    live.position_snapshot_interval_s * 1000,
+                    lambda now: _snapshot(controller, binance, now, routine=True),
+                    stop,
+                ),
+                name="position-snapshot",
+            )
+        )
     server = await _status_server(container, settings, symbols, notifications, operator)
     operator.started(symbols)
     try:
@@ -183,10 +302,8 @@ async def _session(  # type: ignore[no-untyped-def]
         controller.halt_entries(SHUTDOWN_REASON)
         if not options.real_orders:
             await controller.close_for_shutdown()  # the paper exchange ends with the process
-        status.cancel()
-        feed_watch.cancel()
-        resolver.cancel()
-        universe.cancel()
+        for loop in loops:
+            loop.cancel()
         if server is not None:
             await server.stop()
         await scheduler.stop()
@@ -298,14 +415,46 @@ def _usdt_value(feed) -> Callable[[str, Decimal], Decimal | None]:  # type: igno
     return convert
 
 
-async def _reconcile_after_reconnect(controller, gateway) -> None:  # type: ignore[no-untyped-def]
-    """After a user-stream gap, fills may have been missed: ask for the truth over REST."""
-    held = {p.symbol: p.qty for p in await gateway.positions()}
+async def _reconcile_after_reconnect(  # type: ignore[no-untyped-def]
+    controller, binance: BinanceGateway, clock
+) -> None:
+    """After a user-stream gap, events may have been missed: the truth over REST, as snapshot
+    events, then the orders whose outcome is still open are asked for."""
+    await _snapshot(controller, binance, clock.now_ms(), routine=False)
     for p in list(controller.positions.values()):
-        if p.status == "open" and p.symbol not in held:
-            log.warning("position %s %s is flat on the exchange after a stream gap", p.id, p.symbol)
-        elif p.status in ("entry_in_flight", "exit_in_flight"):
+        if p.status in ("entry_in_flight", "exit_in_flight"):
             await controller.resolve_in_flight(p)
+
+
+async def _snapshot(  # type: ignore[no-untyped-def]
+    controller, binance: BinanceGateway, now_ms: int, *, routine: bool
+) -> None:
+    """The exchange's position amounts (every symbol the bot holds, flat or not) and its open
+    conditional orders, fed through the account listeners like stream events. A routine check
+    is LOW priority and only logs a failure; the one after a stream gap is neither."""
+    priority = Priority.LOW if routine else None
+    try:
+        updates = await binance.position_snapshot(
+            now_ms, controller.open_symbols(), priority=priority
+        )
+        algos = await binance.open_algo_orders(priority=priority)
+    except GatewayError as exc:
+        if not routine:
+            raise
+        log.warning("position snapshot failed: %s", exc)
+        return
+    for update in updates:
+        binance.deliver_account(update)
+    for a in algos:
+        status = AlgoStatus(a.algoStatus)
+        binance.deliver_account(AlgoOrderUpdate(a.clientAlgoId, a.symbol, status, "", now_ms))
+
+
+async def _refresh_stale(feed, controller) -> None:  # type: ignore[no-untyped-def]
+    """REST quotes for the symbols holding a position whose stream is stale (one request)."""
+    held = controller.open_symbols()
+    if held:
+        await feed.refresh_stale(held)
 
 
 async def _status_loop(

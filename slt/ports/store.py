@@ -88,6 +88,17 @@ class CommandRecord:
     result: str  # the reply the operator got
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    """The breaker's level and the exchange's holds (absolute instants, 0 for none) as last
+    persisted: what a restart resumes, so that it does not hammer an exchange that banned it."""
+
+    level: str
+    ban_until_ms: int
+    retry_until_ms: int
+    ts_ms: int
+
+
 class Store(ABC):
     @abstractmethod
     def next_position_id(self) -> int:
@@ -161,6 +172,14 @@ class Store(ABC):
     @abstractmethod
     def breaker_event_before(self, ts_ms: int) -> BreakerEvent | None:
         """The last level change before `ts_ms`: it says the level in force at `ts_ms`."""
+
+    @abstractmethod
+    def save_breaker_state(self, state: BreakerState) -> None:
+        """Replace the persisted breaker state."""
+
+    @abstractmethod
+    def breaker_state(self) -> BreakerState | None:
+        """The last saved breaker state; None if none was ever saved."""
 
     @abstractmethod
     def add_samples(self, samples: Iterable[dict[str, Any]]) -> None:

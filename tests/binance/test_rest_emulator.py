@@ -22,7 +22,12 @@ from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderRequest, OrderStatus, OrderType
 from slt.domain.values import Bar, Quote, Side
-from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
+from slt.ports.order_gateway import (
+    ExchangeDown,
+    GatewayUnavailable,
+    OrderOutcomeUnknown,
+    OrderRejected,
+)
 
 emulator = pytest.importorskip("slt.emulator")
 Emulator, EmulatorConfig, Failure = emulator.Emulator, emulator.EmulatorConfig, emulator.Failure
@@ -193,7 +198,7 @@ def test_account_settings_filters_and_market_data() -> None:
             assert await r.gateway.position_mode_is_hedge() is False
             filters = await r.gateway.symbol_filters()
             assert BTC in filters and filters[BTC].tick_size > 0
-            quote = await r.gateway.book_ticker(BTC)
+            (quote,) = [q for q in await r.gateway.book_tickers() if q.symbol == BTC]
             assert (quote.bid, quote.ask) == (50000.0, 50000.1)
             premium = await r.gateway.premium_index(BTC)
             assert premium.markPrice > 0
@@ -240,13 +245,21 @@ def test_429_and_418() -> None:
                 await r.gateway.premium_index(BTC)
             assert (limited.value.failure, limited.value.retry_after_ms) == (
                 FailureKind.RATE_LIMIT_429, 2000)
-            assert (await r.gateway.premium_index(BTC)).symbol == BTC
+            # The limiter learnt the Retry-After: the next read waits it out, then passes.
+            sent = sum(r.emu.requests.values())
+            later = asyncio.ensure_future(r.gateway.premium_index(BTC))
+            await asyncio.sleep(0)
+            assert not later.done() and sum(r.emu.requests.values()) == sent
+            assert r.clock.fire_due() == START_MS + 2000
+            assert (await later).symbol == BTC
             r.emu.faults.ban(120_000)
             with pytest.raises(ExchangeDown) as banned:
                 await r.gateway.positions()
             assert banned.value.failure is FailureKind.IP_BAN_418
-            assert banned.value.ban_until_ms == START_MS + 120_000
-            r.clock.advance(START_MS + 120_001)
+            assert banned.value.ban_until_ms == START_MS + 2000 + 120_000
+            with pytest.raises(GatewayUnavailable, match="resume in"):
+                await r.gateway.place(buy("slt-banned"))  # not sent into the ban
+            r.clock.advance(START_MS + 2000 + 120_001)
             assert await r.gateway.positions() == []
 
     run(main())

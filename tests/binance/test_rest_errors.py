@@ -16,6 +16,7 @@ from slt.adapters.binance.common.errors import (
     ClockSkewRejected,
     ListenKeyNotFound,
     MalformedResponse,
+    NotServed,
     from_transport,
     interpret,
     is_not_found,
@@ -129,8 +130,9 @@ CASES = [
          OrderOutcomeUnknown, order_write=True),
     Case("200 HTML on a read", 200, HTML_404, MalformedResponse, FailureKind.SERVER_5XX),
     Case("200 empty on an order write", 200, "", OrderOutcomeUnknown, order_write=True),
-    Case("404 HTML page (wrong base URL)", 404, HTML_404, MalformedResponse,
-         FailureKind.SERVER_5XX, order_write=True),
+    # A 4xx page is not a server failure: the breaker must not count a missing path as a 5xx.
+    Case("404 HTML page (wrong base URL)", 404, HTML_404, NotServed, None, order_write=True),
+    Case("405 on a read", 405, "Method Not Allowed", NotServed, None),
     # -- business rejections: not breaker failures ---------------------------------------------
     *[
         Case(f"{code} is a rejection", 400, body(code, msg), OrderRejected, None, code,

@@ -20,7 +20,13 @@ from slt.credentials import Credentials
 from slt.domain.breaker import FailureKind
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
 from slt.domain.values import Balance, Bar, ExchangePosition, Side
-from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
+from slt.ports.order_gateway import (
+    ExchangeDown,
+    GatewayError,
+    GatewayUnavailable,
+    OrderOutcomeUnknown,
+    OrderRejected,
+)
 
 from test_rest_support import (
     API_KEY,
@@ -238,7 +244,7 @@ def test_an_unreachable_exchange_is_exchange_down_even_for_writes() -> None:
         async with BinanceHttpClient(config, clock, Credentials(API_KEY, "s")) as client:
             gateway = BinanceGateway(client)
             with pytest.raises(ExchangeDown) as read:
-                await gateway.book_ticker("BTCUSDT")
+                await gateway.book_tickers()
             # (Here the time sync before the write is what fails; the write's own transport
             # failures are mapped in test_rest_errors.)
             with pytest.raises(ExchangeDown) as write:
@@ -497,14 +503,16 @@ def test_cancel_all_clears_both_services() -> None:
 def test_market_data_reads() -> None:
     async def main() -> None:
         stub = BinanceStub()
-        stub.queue("GET", "/fapi/v1/ticker/bookTicker", Reply(body=payload(
-            "docs/ticker_bookTicker__docs-example.json")))
+        crossed = {**payload("docs/ticker_bookTicker__docs-example.json"), "symbol": "ETHUSDT",
+                   "bidPrice": "5.0"}
+        stub.queue("GET", "/fapi/v1/ticker/bookTicker", Reply(body=[payload(
+            "docs/ticker_bookTicker__docs-example.json"), crossed]))
         stub.queue("GET", "/fapi/v1/premiumIndex", Reply(body=payload(
             "docs/premiumIndex__docs-example.json")))
         stub.queue("GET", "/fapi/v1/ticker/24hr", Reply(body=[payload(
             "docs/ticker_24hr__docs-example.json")]))
         async with stub_gateway(stub) as gateway:
-            quote = await gateway.book_ticker("BTCUSDT")
+            (quote,) = await gateway.book_tickers()  # the crossed ETHUSDT row is left out
             premium = await gateway.premium_index("BTCUSDT")
             tickers = await gateway.ticker_24h()
             now = await gateway.server_time()
@@ -513,6 +521,7 @@ def test_market_data_reads() -> None:
         assert tickers[0].symbol == "BTCUSDT"
         assert now == LOCAL_MS + SERVER_AHEAD_MS
         assert stub.requests("GET", "/fapi/v1/ticker/24hr")[0].raw_query == ""
+        assert stub.requests("GET", "/fapi/v1/ticker/bookTicker")[0].raw_query == ""  # weight 5
 
     run(main())
 
@@ -582,15 +591,24 @@ def test_rate_limit_and_ban_answers() -> None:
                                 "requests per minute.", status=429, **{"Retry-After": "3"}),
                    error(-1003, "Way too many requests; IP(1.2.3.4) banned until "
                                 "1779808947147.", status=418))
-        async with stub_gateway(stub) as gateway:
+        clock = SimulatedClock(LOCAL_MS)
+        # A read waits at most 1 s for room: longer holds refuse at once, without sending.
+        async with stub_client(stub, clock, max_wait_ms=1000) as client:
+            gateway = BinanceGateway(client)
             with pytest.raises(ExchangeDown) as limited:
                 await gateway.premium_index("BTCUSDT")
+            with pytest.raises(GatewayUnavailable, match="resume in 3000 ms"):
+                await gateway.premium_index("BTCUSDT")  # the limiter learnt the Retry-After
+            clock.advance(LOCAL_MS + 3000)
             with pytest.raises(ExchangeDown) as banned:
                 await gateway.premium_index("BTCUSDT")
+            with pytest.raises(GatewayUnavailable, match="Retry-After or ban"):
+                await gateway.premium_index("BTCUSDT")  # ... and the ban
         assert (limited.value.failure, limited.value.retry_after_ms) == (
             FailureKind.RATE_LIMIT_429, 3000)
         assert (banned.value.failure, banned.value.ban_until_ms) == (
             FailureKind.IP_BAN_418, 1779808947147)
+        assert len(stub.requests("GET", "/fapi/v1/premiumIndex")) == 2
 
     run(main())
 
@@ -688,7 +706,6 @@ def test_behind_the_breaker_a_ban_blocks_and_rejections_do_not_count() -> None:
     from slt.adapters.guarded_gateway import GuardedGateway
     from slt.adapters.sqlite_store import SqliteStore
     from slt.domain.breaker import BreakerLevel, CircuitBreaker
-    from slt.ports.order_gateway import GatewayUnavailable
 
     async def main() -> None:
         stub = BinanceStub()
@@ -710,5 +727,53 @@ def test_behind_the_breaker_a_ban_blocks_and_rejections_do_not_count() -> None:
             with pytest.raises(GatewayUnavailable):  # nothing passes during a ban
                 await guarded.positions()
         assert len(stub.requests("GET", "/fapi/v2/positionRisk")) == 1
+
+    run(main())
+
+
+def test_every_request_of_a_guarded_client_goes_through_the_breaker_by_priority() -> None:
+    from slt.adapters.guarded_gateway import BreakerGuard
+    from slt.adapters.sqlite_store import SqliteStore
+    from slt.domain.account_events import PositionUpdate
+    from slt.domain.breaker import BreakerLevel, CircuitBreaker
+    from slt.domain.orders import Priority
+
+    async def main() -> None:
+        stub = BinanceStub()
+        stub.always("GET", "/fapi/v1/klines", Reply(status=404, raw="<html>Not Found</html>"))
+        stub.always("GET", "/fapi/v2/positionRisk", Reply(body=[]))
+        stub.queue("POST", "/fapi/v1/order", Reply(body=order_body(
+            "x1", status="FILLED", executedQty="0.010", avgPrice="50001.20", reduceOnly=True)))
+        clock = SimulatedClock(LOCAL_MS)
+        breaker = CircuitBreaker()
+        async with stub_client(stub, clock) as client:
+            client.guard = BreakerGuard(breaker, clock, SqliteStore(":memory:"))
+            gateway, history = BinanceGateway(client), BinanceHistory(client)
+            for _ in range(12):  # a path this venue does not serve is not a server failure
+                with pytest.raises(GatewayError):
+                    await history.klines("BTCUSDT", "1m", 10)
+            assert breaker.level is BreakerLevel.NORMAL
+            breaker.record_failure(FailureKind.RATE_LIMIT_429, clock.now_ms(),
+                                   retry_after_ms=30_000)
+            sent = len(stub.seen)
+            with pytest.raises(GatewayUnavailable, match="retry_after"):
+                await gateway.place(market("e1"))  # an entry is held back, not sent
+            waiting = asyncio.ensure_future(history.klines("BTCUSDT", "1m", 10))
+            for _ in range(5):  # let it run up to where it waits
+                await asyncio.sleep(0)
+            # history waits the Retry-After out on the clock, unsent
+            assert clock.next_due_ms == LOCAL_MS + 30_000 and len(stub.seen) == sent
+            waiting.cancel()
+            state = await gateway.place(market("x1", reduce_only=True))  # an exit passes
+            assert state.status is OrderStatus.FILLED
+            # the position read after a stream gap passes; the routine one (LOW) waits
+            assert await gateway.position_snapshot(1, ["BTCUSDT"]) == [
+                PositionUpdate("BTCUSDT", Decimal(0), Decimal(0), "SNAPSHOT", 1)]
+            routine = asyncio.ensure_future(gateway.position_snapshot(1, priority=Priority.LOW))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not routine.done()
+            assert len(stub.requests("GET", "/fapi/v2/positionRisk")) == 1
+            routine.cancel()
 
     run(main())

@@ -197,3 +197,40 @@ def test_a_data_request_refuses_rather_than_wait_beyond_max_wait() -> None:
         assert not stub.requests("GET", "/fapi/v1/ticker/24hr")
 
     asyncio.run(main())
+
+
+def test_a_429_holds_only_the_pools_its_request_drew_on() -> None:
+    clock = SimulatedClock(T0)
+    lim = limiter(clock)
+    lim.back_off({REQUEST_WEIGHT: 5, ORDERS_10S: 0}, retry_after_ms=7_000)
+    assert lim.try_reserve({REQUEST_WEIGHT: 1}) == T0 + 7_000
+    # an order costs no IP weight: an exit still fits while the weight pool is held
+    assert isinstance(lim.try_reserve({REQUEST_WEIGHT: 0, ORDERS_10S: 1}), Reservation)
+    clock.advance(T0 + 7_000)
+    assert isinstance(lim.try_reserve({REQUEST_WEIGHT: 1}), Reservation)
+
+
+def test_a_429_without_retry_after_fills_the_window() -> None:
+    clock = SimulatedClock(T0)
+    lim = limiter(clock)
+    lim.back_off({ORDERS_10S: 1, ORDERS_1M: 1}, retry_after_ms=None)
+    assert lim.used(ORDERS_10S) == lim.limit(ORDERS_10S)
+    # which pool ran out is not said: both count as full, the later window decides
+    assert lim.try_reserve({ORDERS_10S: 1, ORDERS_1M: 1}) == NEXT_MINUTE
+    assert isinstance(lim.try_reserve({REQUEST_WEIGHT: 1}), Reservation)
+
+
+def test_a_ban_holds_everything_and_a_data_request_waits_it_out() -> None:
+    async def main() -> None:
+        clock = SimulatedClock(T0)
+        lim = limiter(clock)
+        lim.hold(T0 + 30_000)
+        with pytest.raises(GatewayUnavailable, match="Retry-After or ban"):
+            await lim.acquire({ORDERS_10S: 1}, max_wait_ms=0)
+        waiting = asyncio.ensure_future(lim.acquire({REQUEST_WEIGHT: 1}, max_wait_ms=60_000))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        assert clock.fire_due() == T0 + 30_000
+        assert isinstance(await waiting, Reservation)
+
+    asyncio.run(main())

@@ -26,6 +26,7 @@ from slt.adapters.binance.ws.user import (
 )
 from slt.adapters.clocks.live import LiveClock
 from slt.credentials import Credentials
+from slt.domain.account_events import PositionUpdate
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.values import Quote, Side
 
@@ -225,7 +226,8 @@ def test_a_fill_on_the_emulator_arrives_once_though_the_event_is_duplicated() ->
         assert fill.order_status is OrderStatus.FILLED and not fill.is_maker
         stats = r.stream.stats()
         assert (stats.fills, stats.duplicate_fills) == (1, 1)
-        assert r.accounts[0].P[0].pa == Decimal("0.010")
+        assert r.accounts[0] == PositionUpdate(BTC, Decimal("0.010"), Decimal("50000.1"), "ORDER",
+                                               r.accounts[0].ts_ms)
 
     run_user(main)
 
@@ -270,5 +272,56 @@ def test_a_dropped_user_stream_reconnects_and_reconciles() -> None:
         await r.buy("emu-4")
         await eventually(lambda: len(r.fills) == 1, "a fill after the drop")
         assert r.stream.stats().connection.reconnects == 1
+
+    run_user(main)
+
+
+def test_a_liquidation_on_the_emulator_arrives_as_a_liquidation_fill_and_a_flat_position() -> None:
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        await r.buy("emu-7")
+        await eventually(lambda: len(r.fills) == 1 and len(r.accounts) == 1, "the entry")
+        emulator.venue.close_by_exchange(BTC, "autoclose-1767232800100")
+        await eventually(lambda: len(r.fills) == 2 and len(r.accounts) == 2, "the liquidation")
+        liquidation = r.fills[1]
+        assert (liquidation.exec_type, liquidation.side, liquidation.qty) == (
+            "LIQUIDATION", Side.SELL, Decimal("0.010"))
+        assert (r.accounts[1].symbol, r.accounts[1].amount) == (BTC, Decimal(0))
+
+    run_user(main)
+
+
+def test_a_stop_expired_by_the_exchange_arrives_as_an_algo_update_that_no_longer_protects() -> None:
+    from slt.domain.account_events import AlgoOrderUpdate, AlgoStatus
+    from slt.emulator.orders import AlgoStatus as EmulatorAlgoStatus
+
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        await r.buy("emu-8")
+        await r.gateway.place(OrderRequest("emu-8-s", BTC, Side.SELL, OrderType.STOP_MARKET,
+                                           Decimal("0.010"), stop_price=Decimal("45000"),
+                                           reduce_only=True))
+        algos = lambda: [a for a in r.accounts if isinstance(a, AlgoOrderUpdate)]  # noqa: E731
+        await eventually(lambda: len(algos()) == 1, "the stop's NEW")
+        emulator.venue.end_algo_outside("emu-8-s", EmulatorAlgoStatus.EXPIRED, "Reduce only")
+        await eventually(lambda: len(algos()) == 2, "the stop's EXPIRED")
+        expired = algos()[1]
+        assert (expired.client_algo_id, expired.status, expired.reason) == (
+            "emu-8-s", AlgoStatus.EXPIRED, "Reduce only")
+        assert not expired.status.protects and algos()[0].status.protects
+
+    run_user(main)
+
+
+def test_a_funding_fee_on_the_emulator_arrives_as_a_balance_change_and_moves_the_wallet() -> None:
+    from slt.domain.account_events import BalanceChange
+
+    async def main(emulator: Any, clock: LiveClock, r: Rig) -> None:
+        before = (await r.gateway.balance()).wallet
+        emulator.venue.charge_funding(BTC, Decimal("-0.42"))
+        await eventually(lambda: len(r.accounts) == 1, "the FUNDING_FEE update")
+        change = r.accounts[0]
+        assert isinstance(change, BalanceChange)
+        assert (change.asset, change.amount, change.kind, change.symbol) == (
+            "USDT", Decimal("-0.42"), "FUNDING_FEE", BTC)
+        assert (await r.gateway.balance()).wallet == before - Decimal("0.42")
 
     run_user(main)

@@ -72,39 +72,38 @@ def test_stale_events_are_counted_once_per_silence_by_the_sweeper() -> None:
     asyncio.run(main())
 
 
-def test_fresh_quote_falls_back_to_rest_only_when_stale() -> None:
+def test_stale_symbols_get_rest_quotes_through_the_listeners() -> None:
     async def main() -> None:
         clock = SimulatedClock(T0)
-        calls: list[str] = []
-        rest_quote = Quote("BTCUSDT", T0 + 9_000, 101.0, 3.0, 101.1, 4.0)
+        calls: list[int] = []
+        rest_quotes = [Quote("BTCUSDT", T0 + 9_000, 101.0, 3.0, 101.1, 4.0),
+                       Quote("ETHUSDT", T0 + 9_000, 11.0, 3.0, 11.1, 4.0),
+                       Quote("XRPUSDT", T0 + 9_000, 2.0, 3.0, 2.1, 4.0)]
 
-        async def rest(symbol: str) -> Quote:
-            calls.append(symbol)
-            if len(calls) == 3:
+        async def rest() -> list[Quote]:
+            calls.append(clock.now_ms())
+            if len(calls) == 2:
                 raise ConnectionError("breaker open")
-            return rest_quote
+            return rest_quotes
 
-        feed = BinanceQuoteFeed(clock, QuoteFeedConfig(stale_after_ms=5_000, rest_reuse_ms=1_000),
+        feed = BinanceQuoteFeed(clock, QuoteFeedConfig(stale_after_ms=5_000),
                                 rng=random.Random(0), rest_fallback=rest)
+        heard: list[Quote] = []
+        feed.add_listener(heard.append)
         feed.ingest(frame("BTCUSDT", 1, 100.0, 100.1), clock.now_ms())
-        got = await feed.fresh_quote("BTCUSDT")
-        assert got is not None and got.quote.bid == 100.0 and calls == []
+        feed.ingest(frame("ETHUSDT", 1, 10.0, 10.1), clock.now_ms())
+        assert await feed.refresh_stale(["BTCUSDT", "ETHUSDT"]) == 0 and calls == []
         clock.advance(T0 + 9_000)
-        got = await feed.fresh_quote("BTCUSDT")
-        assert got is not None and got.quote == rest_quote and not got.stale
-        assert calls == ["BTCUSDT"]
-        clock.advance(T0 + 9_500)  # within the reuse window: no second call
-        got = await feed.fresh_quote("BTCUSDT")
-        assert got is not None and got.quote == rest_quote and calls == ["BTCUSDT"]
-        clock.advance(T0 + 11_000)
-        await feed.fresh_quote("BTCUSDT")
-        assert len(calls) == 2
-        clock.advance(T0 + 13_000)
-        failed = await feed.fresh_quote("BTCUSDT")  # REST down: the stale quote, marked stale
-        assert failed is not None and failed.stale and failed.quote.bid == 100.0
-        assert await feed.fresh_quote("XRPUSDT") is not None  # never seen on the socket: REST
+        feed.ingest(frame("ETHUSDT", 2, 10.0, 10.1), clock.now_ms())  # ETH still streams
+        # one REST call for all; only the stale symbol asked about reaches the listeners
+        assert await feed.refresh_stale(["BTCUSDT", "ETHUSDT"]) == 1
+        assert heard[-1] == rest_quotes[0] and len(calls) == 1
+        latest = feed.latest("BTCUSDT")
+        assert latest is not None and latest.stale  # the stream itself is still stale
+        assert await feed.refresh_stale(["BTCUSDT"]) == 0  # REST down: nothing, counted
+        assert await feed.refresh_stale(["XRPUSDT"]) == 1  # never seen on the socket: REST
         stats = feed.stats()
-        assert (stats.rest_fallbacks, stats.rest_fallback_errors) == (4, 1)
+        assert (stats.rest_fallbacks, stats.rest_fallback_errors) == (3, 1)
 
     asyncio.run(main())
 

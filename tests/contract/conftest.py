@@ -104,7 +104,7 @@ async def binance_emulator_venue() -> AsyncIterator[Venue]:
                 clock,
                 QuoteFeedConfig(streams=streams),
                 rng=random.Random(0),
-                rest_fallback=gateway.book_ticker,
+                rest_fallback=gateway.book_tickers,
             )
             user = UserDataStream(
                 clock,

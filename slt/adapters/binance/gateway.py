@@ -9,7 +9,9 @@ Never resent: a write that fails ambiguously raises OrderOutcomeUnknown and the 
 
 Fills do not come from REST: the user-data stream (ws/) calls `deliver_fill`, which drops
 repeats (the same trade arrives as TRADE_LITE and ORDER_TRADE_UPDATE, and again after a
-reconnect) and passes each fill once to the listeners.
+reconnect) and passes each fill once to the listeners; fills of other clients' orders and of
+the exchange's own (liquidation, ADL) pass too. Account events (ACCOUNT_UPDATE, ALGO_UPDATE, and
+REST snapshots of the positions) reach the account listeners through `deliver_account`.
 
 `query_*`-style reads beyond the port (open orders, tickers) return wire schemas; the port's
 methods speak domain types.
@@ -17,9 +19,11 @@ methods speak domain types.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -46,15 +50,16 @@ from slt.adapters.binance.common.schemas import (
 from slt.adapters.binance.common.weights import Endpoint
 from slt.adapters.binance.http.client import BinanceHttpClient
 from slt.adapters.binance.http.signing import Param
-from slt.domain.account_events import AccountEvent, AccountListener
+from slt.domain.account_events import AccountEvent, AccountListener, PositionUpdate
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType
+from slt.domain.orders import Fill, OrderRequest, OrderState, OrderType, Priority
 from slt.domain.values import Balance, ExchangePosition, Quote
 from slt.ports.order_gateway import FillListener, OrderGateway, OrderRejected
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", OrderResponse, AlgoOrderResponse)
 
+ZERO = Decimal(0)
 FILL_MEMORY = 100_000  # (symbol, trade id) pairs remembered to drop repeated deliveries
 KIND_MEMORY = 100_000  # client ids whose service is remembered
 
@@ -185,15 +190,57 @@ class BinanceGateway(OrderGateway):
     def add_account_listener(self, listener: AccountListener) -> None:
         self._account_listeners.append(listener)
 
-    def deliver_account_event(self, event: AccountEvent) -> None:
-        """Pass an account event from the user-data stream to the listeners, in order."""
+    def deliver_account(self, event: AccountEvent) -> None:
+        """Pass an account event to the listeners, in order; a failing listener is logged and
+        does not stop the others."""
         for listener in tuple(self._account_listeners):
             try:
                 listener(event)
             except Exception:
-                log.exception("account listener failed on %s", event)
+                log.exception("account listener failed on %r", event)
+
+    async def position_snapshot(
+        self, now_ms: int, symbols: Iterable[str] = (), *, priority: Priority | None = None
+    ) -> list[PositionUpdate]:
+        """Every non-flat position REST reports now, and every one of `symbols` (flat or not:
+        v3 lists only non-flat positions), as SNAPSHOT events: a position closed while the
+        stream was away shows as 0. `priority` overrides the position read's (CRITICAL) for a
+        routine check."""
+        wanted = set(symbols)
+        endpoint = _at(self._position_endpoint, priority)
+        rows = await self._client.call(endpoint, PositionRisk.parse_list)
+        events = [
+            PositionUpdate(row.symbol, row.positionAmt, row.entryPrice, "SNAPSHOT", now_ms)
+            for row in rows
+            if row.positionSide == "BOTH" and (row.positionAmt != 0 or row.symbol in wanted)
+        ]
+        listed = {e.symbol for e in events}
+        flat = sorted(wanted - listed)
+        return events + [PositionUpdate(s, ZERO, ZERO, "SNAPSHOT", now_ms) for s in flat]
 
     # -- beyond the port ---------------------------------------------------------------------
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> bool:
+        """Make `symbol` "isolated" or "cross"; False when it already was (-4046). OrderRejected
+        -4047/-4048 when open orders or a position forbid the change."""
+        params: dict[str, Param | None] = {
+            "symbol": symbol,
+            "marginType": "ISOLATED" if margin_type == "isolated" else "CROSSED",
+        }
+        try:
+            await self._client.call(weights.SET_MARGIN_TYPE, CodeAck.parse, params)
+        except OrderRejected as exc:
+            if exc.code == errors.NO_NEED_TO_CHANGE_MARGIN_TYPE:
+                return False
+            raise
+        return True
+
+    async def book_tickers(self) -> list[Quote]:
+        """Best bid/ask of every symbol in one request (weight 5): the fallback for every
+        symbol whose stream is silent, at the cost of one."""
+        tickers = await self._client.call(weights.BOOK_TICKER, BookTicker.parse_list)
+        now = self._client.time_sync.server_now_ms()
+        return [t.to_quote(now) for t in tickers]
 
     async def position_mode_is_hedge(self) -> bool:
         """True in hedge mode; the bot trades in one-way mode and refuses to start otherwise."""
@@ -208,9 +255,13 @@ class BinanceGateway(OrderGateway):
             self._remember(row.clientOrderId, Service.ORDER)
         return rows
 
-    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrderResponse]:
+    async def open_algo_orders(
+        self, symbol: str | None = None, *, priority: Priority | None = None
+    ) -> list[AlgoOrderResponse]:
         rows = await self._client.call(
-            weights.OPEN_ALGO_ORDERS, AlgoOrderResponse.parse_list, {"symbol": symbol}
+            _at(weights.OPEN_ALGO_ORDERS, priority),
+            AlgoOrderResponse.parse_list,
+            {"symbol": symbol},
         )
         for row in rows:
             self._remember(row.clientAlgoId, Service.ALGO)
@@ -220,11 +271,6 @@ class BinanceGateway(OrderGateway):
         """Cancel every open order of `symbol` in both services."""
         await self._client.call(weights.CANCEL_ALL_ORDERS, CodeAck.parse, {"symbol": symbol})
         await self._client.call(weights.CANCEL_ALL_ALGO_ORDERS, CodeAck.parse, {"symbol": symbol})
-
-    async def book_ticker(self, symbol: str) -> Quote:
-        """Best bid/ask over REST: the fallback when the WebSocket feed is silent."""
-        ticker = await self._client.call(weights.BOOK_TICKER, BookTicker.parse, {"symbol": symbol})
-        return ticker.to_quote(self._client.time_sync.server_now_ms())
 
     async def premium_index(self, symbol: str) -> PremiumIndex:
         """Mark price, index price and funding of one symbol."""
@@ -343,6 +389,10 @@ class BinanceGateway(OrderGateway):
         self._services.move_to_end(client_id)
         if len(self._services) > KIND_MEMORY:
             self._services.popitem(last=False)
+
+
+def _at(endpoint: Endpoint, priority: Priority | None) -> Endpoint:
+    return endpoint if priority is None else dataclasses.replace(endpoint, priority=priority)
 
 
 def _required(name: str, value: Any) -> Any:

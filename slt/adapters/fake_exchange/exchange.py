@@ -81,6 +81,11 @@ class FakeExchange(OrderGateway):
             if not (bid_stop < q[2] < bid_take and ask_take < q[4] < ask_stop):
                 self._fire_working(symbol, q[2], q[4])
 
+    def credit(self, amount: Decimal) -> None:
+        """Money that moves outside fills (a funding fee, an adjustment): the wallet changes by
+        signed `amount`."""
+        self._account.wallet += amount
+
     def add_symbol(self, filters: SymbolFilters) -> None:
         self._filters[filters.symbol] = filters
 

@@ -60,6 +60,14 @@ class ListenKeyNotFound(OrderRejected):
     """-1125: the listenKey expired or was closed; create a new one (POST)."""
 
 
+class NotServed(GatewayError):
+    """A 4xx without a Binance code: the path is not served there (wrong base URL, an endpoint
+    this venue lacks, a proxy's page). Nothing executed, and it says nothing about the health of
+    the connection, so the breaker does not count it."""
+
+    failure = None
+
+
 class MalformedResponse(ExchangeDown):
     """A read got an answer we cannot use (HTML page, truncated JSON, wrong shape)."""
 
@@ -77,6 +85,7 @@ LISTEN_KEY_GONE = -1125
 NO_SUCH_ORDER = -2013
 UNKNOWN_ORDER = -2011  # CANCEL_REJECTED: "Unknown order sent."
 MANDATORY_PARAM = -1102
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046  # already that type: the goal is reached
 
 AUTH_HINTS: Mapping[int, str] = {
     -1002: "the key is not authorized for this request",
@@ -213,7 +222,7 @@ def _from_status(
         return ExchangeDown(FailureKind.RATE_LIMIT_429, f"WAF limit: {label}")
     if 400 <= status < 500:
         # Refused before Binance's API saw it (a proxy or CDN page): nothing executed.
-        return MalformedResponse(f"unexpected answer: {label}")
+        return NotServed(f"unexpected answer: {label}")
     return _unreadable(f"unexpected answer: {label}", order_write)
 
 

@@ -506,6 +506,18 @@ class BookTicker:
             raise SchemaError(kind, f"insane book {ticker.bidPrice} / {ticker.askPrice}")
         return ticker
 
+    @classmethod
+    def parse_list(cls, payload: Any) -> list[BookTicker]:
+        """Every symbol's ticker; a row that fails `parse` is left out, so that one bad symbol
+        does not take the fallback away from the others."""
+        sane = []
+        for row in _rows(payload, "bookTicker"):
+            try:
+                sane.append(cls.parse(row))
+            except SchemaError:
+                continue
+        return sane
+
     def to_quote(self, fallback_ts_ms: int) -> Quote:
         return Quote(
             symbol=self.symbol,

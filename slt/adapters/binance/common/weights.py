@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from slt.domain.orders import Priority
+
 MINUTE_MS = 60_000
 
 
@@ -64,6 +66,8 @@ class Endpoint:
     `order_write` marks requests that may create exposure: they are never retried, an ambiguous
     failure of theirs is OrderOutcomeUnknown, and they never wait for a budget (a late order is
     a different trade). `idempotent` requests may be repeated once after a -1021 resync.
+    `priority` is what the circuit breaker admits it as; an order write is CRITICAL when it is
+    reduce-only (an exit) and HIGH otherwise (an entry).
     """
 
     method: str
@@ -77,6 +81,7 @@ class Endpoint:
     # Binance documents X-MBX-USED-WEIGHT-1M as "not accurate, ignore" on a few market paths.
     trusts_weight_header: bool = True
     klines_weight: bool = False
+    priority: Priority = Priority.NORMAL
 
     def __post_init__(self) -> None:
         if self.order_write and self.idempotent:
@@ -95,6 +100,11 @@ class Endpoint:
             costs[ORDERS_1M] = self.orders
         return costs
 
+    def priority_of(self, params: Mapping[str, object]) -> Priority:
+        if self.order_write:
+            return Priority.CRITICAL if params.get("reduceOnly") is True else Priority.HIGH
+        return self.priority
+
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
 
@@ -111,41 +121,50 @@ def klines_weight(limit: int) -> int:
 
 
 _N, _U, _S = Security.NONE, Security.USER_STREAM, Security.SIGNED
+# Priorities: exits, cancels and position/order reads are CRITICAL; so is the server time, which
+# signing any of them may need. Market data is NORMAL, scans and history LOW.
+_LOW, _HIGH, _CRIT = Priority.LOW, Priority.HIGH, Priority.CRITICAL
 
 # -- market data --------------------------------------------------------------------------------
-SERVER_TIME = Endpoint("GET", "/fapi/v1/time", _N, 1)
-EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", _N, 1)
-KLINES = Endpoint("GET", "/fapi/v1/klines", _N, 0, klines_weight=True)
+SERVER_TIME = Endpoint("GET", "/fapi/v1/time", _N, 1, priority=_CRIT)
+# CRITICAL: the filters are needed to place any exit, and start-up needs them to protect.
+EXCHANGE_INFO = Endpoint("GET", "/fapi/v1/exchangeInfo", _N, 1, priority=_CRIT)
+KLINES = Endpoint("GET", "/fapi/v1/klines", _N, 0, klines_weight=True, priority=_LOW)
 BOOK_TICKER = Endpoint(
     "GET", "/fapi/v1/ticker/bookTicker", _N, 2, weight_all=5, trusts_weight_header=False
 )
-TICKER_24H = Endpoint("GET", "/fapi/v1/ticker/24hr", _N, 1, weight_all=40)
+TICKER_24H = Endpoint("GET", "/fapi/v1/ticker/24hr", _N, 1, weight_all=40, priority=_LOW)
 PREMIUM_INDEX = Endpoint("GET", "/fapi/v1/premiumIndex", _N, 1, weight_all=10)
 
 # -- orders -------------------------------------------------------------------------------------
 NEW_ORDER = Endpoint("POST", "/fapi/v1/order", _S, 0, orders=1, order_write=True, idempotent=False)
-QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", _S, 1)
-CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", _S, 1)
-OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", _S, 1, weight_all=40)
-CANCEL_ALL_ORDERS = Endpoint("DELETE", "/fapi/v1/allOpenOrders", _S, 1)
+QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", _S, 1, priority=_CRIT)
+CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", _S, 1, priority=_CRIT)
+OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", _S, 1, weight_all=40, priority=_CRIT)
+CANCEL_ALL_ORDERS = Endpoint("DELETE", "/fapi/v1/allOpenOrders", _S, 1, priority=_CRIT)
 # The algo page says 0 IP weight; the SDK (Aug 2026) also counts it on both ORDERS pools. The
 # stricter reading is taken: counting an order that is not counted only costs headroom.
 NEW_ALGO_ORDER = Endpoint(
     "POST", "/fapi/v1/algoOrder", _S, 0, orders=1, order_write=True, idempotent=False
 )
-QUERY_ALGO_ORDER = Endpoint("GET", "/fapi/v1/algoOrder", _S, 1)
-CANCEL_ALGO_ORDER = Endpoint("DELETE", "/fapi/v1/algoOrder", _S, 1)
-OPEN_ALGO_ORDERS = Endpoint("GET", "/fapi/v1/openAlgoOrders", _S, 1, weight_all=40)
-CANCEL_ALL_ALGO_ORDERS = Endpoint("DELETE", "/fapi/v1/algoOpenOrders", _S, 1)
+QUERY_ALGO_ORDER = Endpoint("GET", "/fapi/v1/algoOrder", _S, 1, priority=_CRIT)
+CANCEL_ALGO_ORDER = Endpoint("DELETE", "/fapi/v1/algoOrder", _S, 1, priority=_CRIT)
+OPEN_ALGO_ORDERS = Endpoint(
+    "GET", "/fapi/v1/openAlgoOrders", _S, 1, weight_all=40, priority=_CRIT
+)
+CANCEL_ALL_ALGO_ORDERS = Endpoint("DELETE", "/fapi/v1/algoOpenOrders", _S, 1, priority=_CRIT)
 
 # -- account ------------------------------------------------------------------------------------
-POSITION_RISK_V2 = Endpoint("GET", "/fapi/v2/positionRisk", _S, 5)
-POSITION_RISK_V3 = Endpoint("GET", "/fapi/v3/positionRisk", _S, 5)
-SYMBOL_CONFIG = Endpoint("GET", "/fapi/v1/symbolConfig", _S, 5)
+POSITION_RISK_V2 = Endpoint("GET", "/fapi/v2/positionRisk", _S, 5, priority=_CRIT)
+POSITION_RISK_V3 = Endpoint("GET", "/fapi/v3/positionRisk", _S, 5, priority=_CRIT)
+SYMBOL_CONFIG = Endpoint("GET", "/fapi/v1/symbolConfig", _S, 5, priority=_CRIT)
 BALANCE_V2 = Endpoint("GET", "/fapi/v2/balance", _S, 5)
 BALANCE_V3 = Endpoint("GET", "/fapi/v3/balance", _S, 5)
 # Setting a value twice leaves the same state, so a -1021 retry is harmless.
-SET_LEVERAGE = Endpoint("POST", "/fapi/v1/leverage", _S, 1)
+SET_LEVERAGE = Endpoint("POST", "/fapi/v1/leverage", _S, 1, priority=_HIGH)
+# Likewise; -4046 "No need to change margin type." is the answer when it already is. A setting
+# applied at start, not an entry: it waits out a throttle (NORMAL) rather than being paced.
+SET_MARGIN_TYPE = Endpoint("POST", "/fapi/v1/marginType", _S, 1)
 POSITION_MODE = Endpoint("GET", "/fapi/v1/positionSide/dual", _S, 30)
 
 # -- user-data stream ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Nothing here logs a query string, a header or the credentials object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -30,12 +30,24 @@ from slt.adapters.binance.common.weights import Endpoint, Security
 from slt.adapters.binance.http.limiter import Limiter
 from slt.adapters.binance.http.signing import Param, encode, signed
 from slt.adapters.binance.http.time_sync import TimeSync
+from slt.domain.breaker import FailureKind
+from slt.domain.orders import Priority
 from slt.ports.clock import Clock
+from slt.ports.order_gateway import ExchangeDown
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_RECV_WINDOW_MS = 60_000
+# A 418 that names neither an end nor a Retry-After: Binance's bans start at 2 minutes.
+BAN_WITHOUT_END_MS = 120_000
+
+
+class RequestGuard(Protocol):
+    """Admits one request by its priority and records its outcome (the circuit breaker's
+    BreakerGuard fits)."""
+
+    def run(self, priority: Priority, call: Callable[[], Awaitable[T]]) -> Awaitable[T]: ...
 
 
 class ApiCredentials(Protocol):
@@ -90,8 +102,12 @@ class BinanceHttpClient:
         credentials: ApiCredentials | None = None,
         *,
         session: aiohttp.ClientSession | None = None,
+        guard: RequestGuard | None = None,
     ) -> None:
+        """`guard`: every request goes through it by its endpoint's priority (set it, or assign
+        `guard` later, once the circuit breaker exists)."""
         self.config = config
+        self.guard = guard
         self._clock = clock
         self._credentials = credentials
         self._session = session
@@ -149,6 +165,13 @@ class BinanceHttpClient:
     ) -> Any:
         """The decoded JSON answer of `endpoint`, or a GatewayError (see common/errors.py)."""
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        if self.guard is None:
+            return await self._send(endpoint, clean)
+        return await self.guard.run(
+            endpoint.priority_of(clean), lambda: self._send(endpoint, clean)
+        )
+
+    async def _send(self, endpoint: Endpoint, clean: dict[str, Param]) -> Any:
         if endpoint.security is Security.SIGNED:
             await self.time_sync.ensure_fresh()
         try:
@@ -185,13 +208,26 @@ class BinanceHttpClient:
             reservation, response_headers, trust_weight=endpoint.trusts_weight_header
         )
         log.debug("%s -> HTTP %d in %d ms", endpoint, status, self._clock.now_ms() - started)
-        return errors.interpret(
-            status,
-            raw.decode("utf-8", errors="replace"),
-            response_headers,
-            order_write=endpoint.order_write,
-            now_ms=self._clock.now_ms(),
-        )
+        try:
+            return errors.interpret(
+                status,
+                raw.decode("utf-8", errors="replace"),
+                response_headers,
+                order_write=endpoint.order_write,
+                now_ms=self._clock.now_ms(),
+            )
+        except ExchangeDown as exc:
+            self._learn(exc, endpoint.costs(params))
+            raise
+
+    def _learn(self, exc: ExchangeDown, costs: Mapping[str, int]) -> None:
+        """What the exchange said about when to come back, for every later request."""
+        if exc.ban_until_ms is not None:  # the same instant the breaker holds to
+            self.limiter.hold(exc.ban_until_ms)
+        elif exc.failure is FailureKind.IP_BAN_418:
+            self.limiter.hold(self._clock.now_ms() + (exc.retry_after_ms or BAN_WITHOUT_END_MS))
+        elif exc.failure in (FailureKind.RATE_LIMIT_429, FailureKind.BINANCE_1003):
+            self.limiter.back_off(costs, exc.retry_after_ms)
 
     def _prepare(self, endpoint: Endpoint, params: dict[str, Param]) -> tuple[URL, dict[str, str]]:
         headers: dict[str, str] = {}

@@ -13,6 +13,10 @@ X-MBX-ORDER-COUNT-10S/-1M): weight is per IP, so other processes on the host spe
 the server's count is the truth. A header only ever raises the local count: requests reserved
 locally but not yet counted by the server would otherwise be forgotten.
 
+When the exchange says to stop anyway (a 429 or -1003 with its Retry-After, a 418 ban), `back_off`
+and `hold` keep every request that draws on the pools concerned back until then: the same waits
+and refusals as a full window, so nothing is sent into a known refusal.
+
 Windows follow the server's clock (local time + the time-sync offset), aligned to multiples of
 the interval like Binance's, and start `margin_ms` late locally so that a request sent just
 after a boundary cannot be counted by the server in the old window.
@@ -64,6 +68,7 @@ class Limiter:
         self._windows = {name: _Window() for name in self._pools}
         self._offset = server_offset_ms
         self._margin = margin_ms
+        self._holds: dict[str, int] = dict.fromkeys(self._pools, 0)  # pool -> local instant
         # What this process has spent in each pool since it started (for reports/metrics).
         self.spent: dict[str, int] = dict.fromkeys(self._pools, 0)
 
@@ -77,8 +82,11 @@ class Limiter:
                 return outcome
             wait_ms = outcome - self._clock.now_ms()
             if wait_ms > max_wait_ms:
+                held = self._held_until(costs)
                 raise GatewayUnavailable(
-                    f"Binance rate-limit budget exhausted ({self._describe(costs)}); "
+                    f"Binance asked to wait (Retry-After or ban): requests resume in {wait_ms} ms"
+                    if held
+                    else f"Binance rate-limit budget exhausted ({self._describe(costs)}); "
                     f"room again in {wait_ms} ms"
                 )
             log.debug("rate limit: waiting %d ms for %s", wait_ms, self._describe(costs))
@@ -86,6 +94,9 @@ class Limiter:
 
     def try_reserve(self, costs: Mapping[str, int]) -> Reservation | int:
         """Reserve `costs` now, or return the local instant at which to try again."""
+        held = self._held_until(costs)
+        if held:
+            return held
         now = self._now()
         retry_at = 0
         for name, cost in costs.items():
@@ -124,6 +135,34 @@ class Limiter:
                 continue  # counted in a window that has since closed
             if int(raw) > window.used:
                 window.used = int(raw)
+
+    def back_off(self, costs: Mapping[str, int], retry_after_ms: int | None) -> None:
+        """The exchange refused a request of `costs` for its rate (429, -1003, -1015): hold the
+        pools it drew on for `retry_after_ms`, or, without one, count their windows as full."""
+        pools = [name for name, cost in costs.items() if cost > 0]
+        if retry_after_ms is not None:
+            self._hold(pools, self._clock.now_ms() + retry_after_ms)
+            return
+        now = self._now()
+        for name in pools:
+            self._window(name, now).used = self._pools[name].limit
+
+    def hold(self, until_ms: int) -> None:
+        """Send nothing before local instant `until_ms` (an IP ban, or one restored at start)."""
+        self._hold(list(self._pools), until_ms)
+
+    def _hold(self, pools: Iterable[str], until_ms: int) -> None:
+        for name in pools:
+            if until_ms > self._holds[name]:
+                self._holds[name] = until_ms
+                log.warning("rate limit: %s held until %d", name, until_ms)
+
+    def _held_until(self, costs: Mapping[str, int]) -> int:
+        """The local instant the latest hold on `costs`' pools ends, or 0 if none holds now."""
+        now = self._clock.now_ms()
+        holds = self._holds
+        until = max((holds[n] for n, cost in costs.items() if cost > 0), default=0)
+        return until if until > now else 0
 
     def set_limits(self, rate_limits: Iterable[RateLimit]) -> None:
         """Adopt the account's limits from exchangeInfo.rateLimits (VIP tiers raise them)."""

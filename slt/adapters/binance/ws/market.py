@@ -30,7 +30,7 @@ from slt.ports.price_feed import PriceFeed, QuoteListener
 
 log = logging.getLogger(__name__)
 
-RestQuote = Callable[[str], Awaitable[Quote]]
+RestQuotes = Callable[[], Awaitable[list[Quote]]]  # every symbol's best bid/ask over REST
 
 
 class TickerCache:
@@ -69,8 +69,6 @@ class QuoteFeedConfig:
     streams: StreamsConfig = field(default_factory=StreamsConfig)
     stale_after_ms: int = 5_000
     stale_check_ms: int = 1_000  # how often staleness transitions are counted
-    # A REST quote fetched this recently is reused rather than asked for again.
-    rest_reuse_ms: int = 1_000
     stream_queue_size: int = 10_000  # per `stream()` consumer; the oldest quote goes on overflow
 
 
@@ -97,7 +95,8 @@ class BinanceQuoteFeed(PriceFeed):
     Frames are decoded as they arrive (`ingest`, the hot path) and each accepted quote goes to
     the cache and, synchronously, to every listener. Malformed frames and late update ids are
     counted by kind and dropped. `latest` marks a quote stale once it is older than
-    `stale_after_ms`; `fresh_quote` then asks the REST fallback. Connections, reconnects,
+    `stale_after_ms`; `refresh_stale` then reads REST quotes for the symbols that matter and
+    passes them to the listeners like streamed ones. Connections, reconnects,
     pacing and rotation are the pool's (streams.StreamPool); `stats()` is a frozen snapshot.
     """
 
@@ -107,7 +106,7 @@ class BinanceQuoteFeed(PriceFeed):
         config: QuoteFeedConfig | None = None,
         *,
         rng: random.Random,
-        rest_fallback: RestQuote | None = None,
+        rest_fallback: RestQuotes | None = None,
     ) -> None:
         self.config = config = config or QuoteFeedConfig()
         self._clock = clock
@@ -122,7 +121,6 @@ class BinanceQuoteFeed(PriceFeed):
         self._symbols: set[str] = set()
         self._listeners: tuple[QuoteListener, ...] = ()
         self._queues: list[asyncio.Queue[Quote]] = []
-        self._rest_cache: dict[str, tuple[int, Quote]] = {}
         self._stale_marks: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._messages = 0
@@ -190,29 +188,35 @@ class BinanceQuoteFeed(PriceFeed):
         finally:
             self._queues.remove(queue)
 
-    async def fresh_quote(self, symbol: str) -> QuoteAge | None:
-        """The cached quote if fresh; otherwise one from the REST fallback (the gateway's
-        bookTicker through the breaker). If that fails too, the stale cached quote (marked
-        stale) or None: the caller decides whether it may act on it."""
+    async def refresh_stale(self, symbols: Iterable[str]) -> int:
+        """Those of `symbols` whose streamed quote is stale (or missing) get one from the REST
+        fallback (one request for all), passed to the listeners as if streamed, so that exits
+        keep being checked while a stream is silent. The cache keeps the streamed quote: the
+        stream is still stale. Returns how many quotes were passed on."""
         now = self._clock.now_ms()
-        cached = self.cache.latest(symbol, now)
-        if (cached is not None and not cached.stale) or self._rest is None:
-            return cached
-        reused = self._rest_cache.get(symbol)
-        if reused is not None and now - reused[0] <= self.config.rest_reuse_ms:
-            return QuoteAge(reused[1], now - reused[0], False)
+        latest = self.cache.latest
+        stale = set()
+        for symbol in symbols:
+            cached = latest(symbol, now)
+            if cached is None or cached.stale:
+                stale.add(symbol)
+        if not stale or self._rest is None:
+            return 0
         self._rest_calls += 1
         try:
-            quote = await self._rest(symbol)
+            quotes = await self._rest()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._rest_errors += 1
-            log.warning("REST quote for %s failed: %r", symbol, exc)
-            return cached
-        fetched = self._clock.now_ms()
-        self._rest_cache[symbol] = (fetched, quote)
-        return QuoteAge(quote, 0, False)
+            log.warning("REST quotes for stale %s failed: %r", sorted(stale), exc)
+            return 0
+        passed = 0
+        for quote in quotes:
+            if quote.symbol in stale:
+                self._publish(quote)
+                passed += 1
+        return passed
 
     # -- the hot path -------------------------------------------------------------------------
 
@@ -237,6 +241,9 @@ class BinanceQuoteFeed(PriceFeed):
             self._drop(DropKind.OUT_OF_ORDER)
             return
         entries[symbol] = t
+        self._publish(quote)
+
+    def _publish(self, quote: Quote) -> None:
         for listener in self._listeners:
             try:
                 listener(quote)

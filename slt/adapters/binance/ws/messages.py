@@ -20,6 +20,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from slt.domain.account_events import (
+    AccountEvent,
+    AlgoOrderUpdate,
+    AlgoStatus,
+    BalanceChange,
+    PositionUpdate,
+)
 from slt.domain.orders import Fill, OrderState, OrderStatus
 from slt.domain.values import Quote, Side
 
@@ -413,6 +420,7 @@ class AccountUpdate:
     B: tuple[BalanceEntry, ...]
     P: tuple[PositionEntry, ...]
     fs: str | None = None
+    S: str = ""  # the symbol a balance change is about (FUNDING_FEE); "" when not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,7 +526,7 @@ def decode_order_trade_update(d: Json) -> OrderTradeUpdate:
     )
     if fields.z < 0 or fields.q < 0:
         raise Malformed(DropKind.NEGATIVE_QTY, "z" if fields.z < 0 else "q")
-    if fields.x == "TRADE":
+    if fields.x in EXECUTIONS:
         _check_trade(o, fields)
     return OrderTradeUpdate(E=_int(d, "E"), T=_int(d, "T", 0), o=fields, fs=_opt_str(d, "fs"))
 
@@ -549,7 +557,7 @@ def decode_account_update(d: Json) -> AccountUpdate:
     )
     return AccountUpdate(
         E=_int(d, "E"), T=_int(d, "T", 0), m=_str(a, "m", ""), B=balances, P=positions,
-        fs=_opt_str(d, "fs"),
+        fs=_opt_str(d, "fs"), S=_str(a, "S", "", allow_empty=True),
     )
 
 
@@ -611,6 +619,17 @@ EXPIRY_REASONS: Mapping[int, str] = {
 }
 
 
+# `x` values that carry a trade. CALCULATED is the exchange closing the position itself.
+EXECUTIONS = frozenset({"TRADE", "CALCULATED"})
+
+# Client ids the exchange gives the orders it sends on its own (BINANCE.md §5).
+CLOSED_BY_EXCHANGE: tuple[tuple[str, str], ...] = (
+    ("autoclose-", "LIQUIDATION"),
+    ("adl_autoclose", "ADL"),
+    ("settlement_autoclose-", "SETTLEMENT"),
+)
+
+
 def order_status(x: str) -> OrderStatus:
     try:
         return ORDER_STATUS[x]
@@ -634,21 +653,57 @@ def to_order_state(u: OrderTradeUpdate) -> OrderState:
     )
 
 
+def is_execution(u: OrderTradeUpdate) -> bool:
+    """True when the update carries a trade: the bot's, another client's, or the exchange's own
+    closing of the position (liquidation, ADL, settlement: x=CALCULATED)."""
+    return u.o.x in EXECUTIONS
+
+
+def exec_type(o: OrderFields) -> str:
+    """TRADE, or who closed the position when the exchange did it (Fill.exec_type)."""
+    for prefix, kind in CLOSED_BY_EXCHANGE:
+        if o.c.startswith(prefix):
+            return kind
+    return "LIQUIDATION" if o.x == "CALCULATED" else "TRADE"
+
+
 def to_fill(u: OrderTradeUpdate, fee: Decimal | None = None) -> Fill:
-    """The fill of a TRADE execution. `fee` overrides `n` once converted to USDT by the caller
-    (Binance charges in BNB when the BNB fee discount is on); a fee left unconverted keeps its
-    asset, so that it is never booked as USDT."""
+    """The fill of an execution. `fee` overrides `n` once converted to USDT by the caller
+    (Binance charges in BNB when the BNB fee discount is on); unconverted, the fee stays in its
+    own asset and says so (`fee_asset`)."""
     o = u.o
     try:
         side = Side(o.S)
     except ValueError:
         raise Malformed(DropKind.BAD_VALUE, f"S={o.S}") from None
+    fee_asset = "USDT" if fee is not None or not o.N else o.N
     return Fill(
         symbol=o.s, client_id=o.c, trade_id=o.t, side=side, qty=o.l, price=o.L,
         fee=o.n if fee is None else fee, realized_pnl=o.rp, ts_ms=o.T,
         order_status=order_status(o.X), reduce_only=o.R, is_maker=o.m,
-        fee_asset="USDT" if fee is not None or o.N is None else o.N,
+        exec_type=exec_type(o), fee_asset=fee_asset,
     )
+
+
+def to_account_events(u: AccountUpdate) -> list[AccountEvent]:
+    """One PositionUpdate per one-way position row, then one BalanceChange per balance row that
+    moved outside fills (`bc` != 0: funding fees, adjustments, insurance clear). Hedge-mode rows
+    (`ps` LONG/SHORT) are left out: the bot refuses to trade in hedge mode."""
+    ts = u.T or u.E
+    events: list[AccountEvent] = [
+        PositionUpdate(p.s, p.pa, p.ep, u.m, ts) for p in u.P if p.ps == "BOTH"
+    ]
+    events.extend(BalanceChange(b.a, b.bc, u.m, u.S, ts) for b in u.B if b.bc != 0)
+    return events
+
+
+def to_algo_update(u: AlgoUpdate) -> AlgoOrderUpdate:
+    o = u.o
+    try:
+        status = AlgoStatus(o.X)
+    except ValueError:
+        raise Malformed(DropKind.BAD_VALUE, f"X={o.X}") from None
+    return AlgoOrderUpdate(o.caid, o.s, status, o.rm, u.T or u.E)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,11 +30,15 @@ from slt.adapters.binance.ws.messages import (
     TradeLite,
     UserEvent,
     decode_user_frame,
+    is_execution,
+    to_account_events,
+    to_algo_update,
     to_fill,
     to_order_state,
 )
 from slt.adapters.binance.ws.streams import MAINNET_WS
 from slt.adapters.binance.ws.transport import ConnectionStats, TransportConfig, WsConnection
+from slt.domain.account_events import AccountEvent
 from slt.domain.orders import Fill, OrderState
 from slt.domain.values import MINUTE_MS
 from slt.ports.clock import Clock
@@ -64,12 +68,13 @@ class ListenKeyCalls:
 @dataclass(frozen=True, slots=True)
 class UserSinks:
     """Where decoded events go. Called synchronously in arrival order; a sink that returns an
-    awaitable has it run as a task. `fill` is BinanceGateway.deliver_fill, which dedupes too."""
+    awaitable has it run as a task. `fill` is BinanceGateway.deliver_fill, which dedupes too;
+    `account` (BinanceGateway.deliver_account) gets ACCOUNT_UPDATE and ALGO_UPDATE as domain
+    events, each in the order the exchange sent them."""
 
     fill: Callable[[Fill], object]
     order: Callable[[OrderState], object] | None = None
-    account: Callable[[AccountUpdate], object] | None = None
-    algo: Callable[[AlgoUpdate], object] | None = None
+    account: Callable[[AccountEvent], object] | None = None
 
 
 def _user_transport() -> TransportConfig:
@@ -281,7 +286,7 @@ class UserDataStream:
 
     def _on_order_update(self, u: OrderTradeUpdate) -> None:
         state = to_order_state(u)  # validates X before anything is delivered
-        fill = to_fill(u, self._fee_in_usdt(u.o)) if u.o.x == "TRADE" else None
+        fill = to_fill(u, self._fee_in_usdt(u.o)) if is_execution(u) else None
         self._count(u)
         if fill is not None:
             key = (fill.symbol, fill.trade_id)
@@ -295,14 +300,17 @@ class UserDataStream:
             self._deliver(self._sinks.order, state)
 
     def _on_account(self, u: AccountUpdate) -> None:
+        events = to_account_events(u)
         self._count(u)
         if self._sinks.account is not None:
-            self._deliver(self._sinks.account, u)
+            for event in events:
+                self._deliver(self._sinks.account, event)
 
     def _on_algo(self, u: AlgoUpdate) -> None:
+        event = to_algo_update(u)  # validates X before anything is counted or delivered
         self._count(u)
-        if self._sinks.algo is not None:
-            self._deliver(self._sinks.algo, u)
+        if self._sinks.account is not None:
+            self._deliver(self._sinks.account, event)
 
     def _on_key_expired(self, ev: ListenKeyExpired) -> None:
         self._count(ev)
