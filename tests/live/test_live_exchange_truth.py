@@ -89,11 +89,9 @@ def test_a_silent_stream_does_not_stop_exits_rest_quotes_carry_them(tmp_path: Pa
                 quiet.set()
                 await pusher
                 emulator.faults.silent = True  # the streams say nothing from here on
-                # ... and the exchange stop is gone (canceled outside the bot, unseen): only the
+                # ... and no stop stands on the exchange (exits.exchange_stop = false): only the
                 # bot's own exit check, on REST quotes, can close the position now.
-                await eventually(lambda: _has_stop(emulator), "the protective stop placed")
-                for algo in emulator.venue.open_algos(BTC):
-                    emulator.venue.cancel_algo(algo.algo_id, None)
+                assert not await _has_stop(emulator)
                 books = emulator.requests[("GET", "/fapi/v1/ticker/bookTicker")]
                 crossed = quote(85_000.0)
                 emulator.push_quote(crossed)  # through the stop, seen only over REST
@@ -195,3 +193,57 @@ def test_account_events_and_snapshots_reach_the_controller(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_a_liquidation_on_the_exchange_settles_the_position_with_its_reason_and_price(
+    tmp_path: Path,
+) -> None:
+    """The whole path: the emulator liquidates (x=CALCULATED, `autoclose-…`), the user stream
+    decodes it, and the controller closes its position as `liquidation` at the fill's price,
+    sending no exit of its own and leaving no order behind."""
+    from slt.adapters.sqlite_store import SqliteStore
+
+    async def main() -> None:
+        async with Emulator(EmulatorConfig(), LiveClock()) as emulator:
+            emulator.push_quote(quote(90_000.0))
+            await emulator.exchange.place(
+                OrderRequest("manual-1", BTC, Side.BUY, OrderType.MARKET, Decimal("0.010"))
+            )
+            creds = Credentials(emulator.config.api_key, emulator.config.api_secret)
+            config = settings(emulator, tmp_path, **{"live.on_mismatch": "adopt"})
+            stop = asyncio.Event()
+            quiet = asyncio.Event()
+            bot = asyncio.create_task(
+                run_live(config, LiveOptions(True, creds, 0, lambda line: None), stop)
+            )
+            pusher = asyncio.create_task(market(emulator, quiet))
+            try:
+                await eventually(lambda: _has_stop(emulator), "the adopted position protected")
+                sent = len(emulator.ledger.calls)
+                emulator.venue.close_by_exchange(BTC, "autoclose-1")
+
+                async def flat_and_stop_gone() -> bool:
+                    return not await held(emulator) and not await _has_stop(emulator)
+
+                await eventually(flat_and_stop_gone, "flat with the stop cancelled")
+                store = SqliteStore(str(tmp_path / "state" / "live.db"))
+                try:
+                    async def settled() -> bool:
+                        return bool(store.trades())
+
+                    await eventually(settled, "the trade recorded")
+                    [trade] = store.trades()
+                finally:
+                    store.close()
+            finally:
+                quiet.set()
+                await pusher
+                stop.set()
+                assert await asyncio.wait_for(bot, TIMEOUT_S) == 0
+        assert trade.exit_reason == "liquidation"
+        assert trade.exit_price > 80_000
+        orders = [c for c in emulator.ledger.calls[sent:]
+                  if c.method == "POST" and c.path == "/fapi/v1/order"]
+        assert orders == [], orders  # the exchange closed it: the bot sent no exit
+
+    asyncio.run(main())
