@@ -36,7 +36,13 @@ REJECTED_MBX_KEY = -2015
 INVALID_CLIENT_ID = -4015
 DUPLICATE_CLIENT_ID = -4116
 INVALID_DEPTH_LIMIT = -4021
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
+NO_NEED_TO_CHANGE_POSITION_SIDE = -4059
 POSITION_SIDE_NOT_MATCH = -4061
+POSITION_SIDE_OPEN_ORDERS = -4067
+POSITION_SIDE_POSITIONS = -4068
+ASSET_MODE_ALREADY_SET = -4171
+NO_NEED_TO_MODIFY = -5027
 STOP_ORDER_SWITCH_ALGO = -4120
 POST_ONLY_REJECT = -5022
 
@@ -67,6 +73,13 @@ MESSAGES: dict[int, str] = {
     DUPLICATE_CLIENT_ID: "ClientOrderId is duplicated.",
     INVALID_DEPTH_LIMIT: "Invalid depth limit.",
     POSITION_SIDE_NOT_MATCH: "Order's position side does not match user's setting.",
+    NO_NEED_TO_CHANGE_MARGIN_TYPE: "No need to change margin type.",
+    NO_NEED_TO_CHANGE_POSITION_SIDE: "No need to change position side.",
+    POSITION_SIDE_OPEN_ORDERS: "Position side cannot be changed if there exists open orders.",
+    POSITION_SIDE_POSITIONS: "Position side cannot be changed if there exists position.",
+    ASSET_MODE_ALREADY_SET: "Adjusted asset mode is currently set and does not need to be "
+    "adjusted repeatedly.",
+    NO_NEED_TO_MODIFY: "No need to modify the order.",
     STOP_ORDER_SWITCH_ALGO: "Order type not supported for this endpoint. Please use the Algo "
     "Order API endpoints instead.",
     POST_ONLY_REJECT: "Due to the order could not be executed as maker, the Post Only order "

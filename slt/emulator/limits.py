@@ -89,6 +89,31 @@ WEIGHTS: dict[tuple[str, str], Fixed | BySymbol | ByLimit] = {
     ("DELETE", "/fapi/v1/algoOrder"): Fixed(1),
     ("GET", "/fapi/v1/openAlgoOrders"): BySymbol(1, 40),
     ("DELETE", "/fapi/v1/algoOpenOrders"): Fixed(1),
+    ("GET", "/fapi/v1/ticker/price"): BySymbol(1, 2),
+    ("GET", "/fapi/v2/ticker/price"): BySymbol(1, 2),
+    ("GET", "/fapi/v1/markPriceKlines"): KLINES,
+    ("GET", "/fapi/v1/indexPriceKlines"): KLINES,
+    ("GET", "/fapi/v1/openInterest"): Fixed(1),
+    # fundingRate and fundingInfo draw on their own 500 per 5 min pool, not emulated.
+    ("GET", "/fapi/v1/fundingRate"): Fixed(0),
+    ("GET", "/fapi/v1/fundingInfo"): Fixed(0),
+    ("GET", "/fapi/v1/aggTrades"): Fixed(20),
+    ("POST", "/fapi/v1/positionSide/dual"): Fixed(1),
+    ("POST", "/fapi/v1/marginType"): Fixed(1),
+    ("GET", "/fapi/v1/multiAssetsMargin"): Fixed(30),
+    ("POST", "/fapi/v1/multiAssetsMargin"): Fixed(1),
+    ("GET", "/fapi/v1/leverageBracket"): Fixed(1),
+    ("GET", "/fapi/v1/symbolConfig"): Fixed(5),
+    ("GET", "/fapi/v1/commissionRate"): Fixed(20),
+    ("GET", "/fapi/v1/income"): Fixed(30),
+    ("POST", "/fapi/v1/order/test"): Fixed(0),
+    ("PUT", "/fapi/v1/order"): Fixed(0),
+    ("POST", "/fapi/v1/batchOrders"): Fixed(5),
+    ("DELETE", "/fapi/v1/batchOrders"): Fixed(1),
+    ("GET", "/fapi/v1/allOrders"): Fixed(5),
+    ("GET", "/fapi/v1/allAlgoOrders"): Fixed(5),
+    ("GET", "/fapi/v1/userTrades"): Fixed(5),
+    ("POST", "/fapi/v1/countdownCancelAll"): Fixed(10),
     ("POST", "/fapi/v1/listenKey"): Fixed(1),
     ("PUT", "/fapi/v1/listenKey"): Fixed(1),
     ("DELETE", "/fapi/v1/listenKey"): Fixed(1),
@@ -96,7 +121,12 @@ WEIGHTS: dict[tuple[str, str], Fixed | BySymbol | ByLimit] = {
 
 # Endpoints that count on the ORDERS limits (1 each on the 10 s and the 1 min counter).
 ORDER_COUNTED: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder")}
+    {
+        ("POST", "/fapi/v1/order"),
+        ("PUT", "/fapi/v1/order"),
+        ("POST", "/fapi/v1/batchOrders"),
+        ("POST", "/fapi/v1/algoOrder"),
+    }
 )
 
 

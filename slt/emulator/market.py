@@ -168,6 +168,14 @@ class Candles:
     def last_ts(self, symbol: str) -> int:
         return self._complete_until.get(symbol, 0)
 
+    def first_ts(self, symbol: str) -> int | None:
+        opens = self._opens.get(symbol)
+        return opens[0] if opens else None
+
+    def base_ms(self, symbol: str) -> int:
+        """The interval the symbol's candles are kept at."""
+        return self._base.get(symbol, self._default_base)
+
     def _ratio(self, symbol: str, interval_ms: int) -> int:
         base = self._base.get(symbol, self._default_base)
         if interval_ms % base:

@@ -172,10 +172,19 @@ class Emulator:
     def _bind(self, numbers: Numbers) -> dict[tuple[str, str], Handler]:
         apis: list[tuple[object, dict[tuple[str, str], Callable[..., Any]]]] = [
             (
-                rest_market.MarketApi(self.config, self.market, numbers, bundled_exchange_info()),
+                rest_market.MarketApi(
+                    self.config,
+                    self.market,
+                    numbers,
+                    bundled_exchange_info(),
+                    self.venue.open_interest,
+                ),
                 rest_market.ROUTES,
             ),
-            (rest_account.AccountApi(self.venue, self.listen_keys, numbers), rest_account.ROUTES),
+            (
+                rest_account.AccountApi(self.venue, self.listen_keys, numbers, self.config),
+                rest_account.ROUTES,
+            ),
             (rest_trade.TradeApi(self.venue, self.config.filters, numbers), rest_trade.ROUTES),
         ]
         return {key: partial(fn, api) for api, routes in apis for key, fn in routes.items()}

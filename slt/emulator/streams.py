@@ -5,7 +5,8 @@ prices, `/private/...` user data. Each serves raw `/ws/<stream>[/<stream>...]` a
 `/stream?streams=a/b` connections, and takes SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
 SET_PROPERTY / GET_PROPERTY frames. A stream subscribed on the wrong route is accepted and stays
 silent, as on Binance; the legacy root `/ws` and `/stream` deliver only `/public` streams, and
-`/ws/<listenKey>` user data.
+`/ws/<listenKey>` user data. A path segment that names no stream (`/market/ws/0`) is the
+client's own connection id: accepted, as Binance accepts it, and ignored.
 
 Limits as Binance's: at most `ws_max_streams` streams per connection, `ws_max_incoming_per_s`
 incoming frames per second (more closes the connection with 1008), server pings every
@@ -31,7 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from slt.emulator import errors
 from slt.emulator.config import EmulatorConfig
-from slt.emulator.listen_keys import ListenKeys
+from slt.emulator.listen_keys import LISTEN_KEY_LENGTH, ListenKeys
 from slt.emulator.payloads import Json
 from slt.ports.clock import Clock
 
@@ -57,6 +58,10 @@ class Malformed(StrEnum):
     WRONG_TYPES = "wrong_types"  # decimal strings sent as numbers, integers as strings
     NAN = "nan"  # every decimal string replaced by "NaN"
     UNKNOWN_EVENT = "unknown_event"  # an extra event of an unknown type before the message
+
+
+def _looks_like_stream(segment: str) -> bool:
+    return "@" in segment or segment.startswith("!")
 
 
 def delivered_on(route: Route, stream: str) -> bool:
@@ -217,15 +222,18 @@ class StreamHub:
     def _url_subscriptions(
         self, request: web.Request, route: Route, combined: bool
     ) -> tuple[list[str], list[str], frozenset[str] | None]:
-        tail = request.match_info.get("tail", "")
-        names = [s for s in tail.split("/") if s]
+        tail = [s for s in request.match_info.get("tail", "").split("/") if s]
+        keys = request.query.getall("listenKey", [])
+        if route is Route.PRIVATE:
+            keys, tail = keys + tail, []
+        names = [s for s in tail if _looks_like_stream(s)]
+        others = [s for s in tail if not _looks_like_stream(s)]
+        if route is Route.ROOT:
+            keys += [s for s in others if len(s) == LISTEN_KEY_LENGTH]
+        # Any other path segment is a client's own connection id (ccxt opens `/ws/0`, `/ws/1`,
+        # ... and subscribes by frame): Binance accepts it and streams nothing for it.
         if combined:
             names += [s for s in request.query.get("streams", "").split("/") if s]
-        keys = request.query.getall("listenKey", [])
-        if route is Route.PRIVATE or (
-            route is Route.ROOT and names and "@" not in names[0] and not names[0].startswith("!")
-        ):
-            keys, names = keys + names, []
         for key in keys:
             if not self._keys.is_active(key):
                 raise errors.api_error(errors.INVALID_LISTEN_KEY)
