@@ -39,6 +39,9 @@ INTERVALS_MS: dict[str, int] = {
     "1w": 7 * DAY_MS,
 }
 MARK_PERIODS_MS = {"markPrice": 3_000, "markPrice@1s": 1_000}
+# 24-hour ticker streams push at most this often (Binance: 2 s for ticker and miniTicker).
+TICKER_PERIOD_MS = 2_000
+TICKER_STREAMS = ("ticker", "miniTicker")
 
 
 class IntervalUnavailable(ValueError):
@@ -257,6 +260,9 @@ class MarketState:
             self._publish_kline(q, stream, publish)
         for stream in subscribed(f"{name}@markPrice"):
             self._publish_mark(q, stream, publish)
+        for kind in TICKER_STREAMS:
+            for stream in subscribed(f"{name}@{kind}"):
+                self._publish_ticker(q, stream, kind, publish)
 
     def _publish_kline(self, q: Quote, stream: str, publish: Publish) -> None:
         """The forming bar; first the bar just closed, if this quote opened a new one."""
@@ -282,6 +288,20 @@ class MarketState:
                 send(closed)
         self._kline_open[stream] = bar.open_ms
         send(bar)
+
+    def _publish_ticker(self, q: Quote, stream: str, kind: str, publish: Publish) -> None:
+        """The rolling 24-hour statistics, from the candles, once per ticker period."""
+        if stream != f"{q.symbol.lower()}@{kind}":
+            return
+        if q.ts_ms - self._mark_sent.get(stream, -TICKER_PERIOD_MS) < TICKER_PERIOD_MS:
+            return
+        self._mark_sent[stream] = q.ts_ms
+        day = self.candles.window(q.symbol, q.ts_ms - DAY_MS, q.ts_ms + 1)
+        if day is None:
+            return
+        last = mid(q)
+        build = payloads.ticker_event if kind == "ticker" else payloads.mini_ticker_event
+        publish(stream, lambda: build(q.symbol, day, last, self._numbers, q.ts_ms))
 
     def _publish_mark(self, q: Quote, stream: str, publish: Publish) -> None:
         period = MARK_PERIODS_MS.get(stream.split("@", 1)[1])

@@ -100,6 +100,13 @@ def order_ref(
     return order_id, client
 
 
+def wire_text(value: object) -> str:
+    """A JSON parameter value as a query string would carry it (true -> "true", 5 -> "5")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def window(call: Call, *, default_limit: int, max_limit: int) -> Window:
     """startTime / endTime / limit of a history query, checked as Binance checks them."""
     p = call.params

@@ -24,6 +24,7 @@ from slt.emulator.params import (
     side,
     text,
     window,
+    wire_text,
 )
 from slt.emulator.payloads import Json, Numbers
 from slt.emulator.venue import TIME_IN_FORCE, NewAlgo, NewOrder, Venue
@@ -90,7 +91,7 @@ class TradeApi:
         for entry in batch:
             if not isinstance(entry, dict):
                 raise api_error(errors.INVALID_PARAMETER, "batchOrders")
-            params = {k: _wire_text(v) for k, v in entry.items()}
+            params = {k: wire_text(v) for k, v in entry.items()}
             try:
                 answers.append(self.new_order(Call(params, call.now_ms)))
             except ApiError as refused:
@@ -332,13 +333,6 @@ def _int_entry(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
         raise api_error(errors.INVALID_PARAMETER, "orderIdList")
     return int(value)
-
-
-def _wire_text(value: Any) -> str:
-    """A batch entry's value as the query string would carry it (JSON true -> "true")."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 ROUTES: dict[tuple[str, str], Callable[[TradeApi, Call], Any]] = {

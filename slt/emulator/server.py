@@ -20,7 +20,7 @@ from aiohttp import web
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.domain.values import Bar, Quote
-from slt.emulator import payloads, rest_account, rest_market, rest_trade
+from slt.emulator import payloads, rest_account, rest_market, rest_trade, ws_api
 from slt.emulator.auth import (
     SECURITY,
     Security,
@@ -30,10 +30,19 @@ from slt.emulator.auth import (
     signature_payload,
 )
 from slt.emulator.config import EmulatorConfig, bundled_exchange_info
+from slt.emulator.control import control_routes
 from slt.emulator.errors import ApiError
 from slt.emulator.faults import Faults, RestFault
 from slt.emulator.ledger import Ledger, OrderCall
-from slt.emulator.limits import ORDER_COUNTED, WEIGHTS, RateLimiter, too_many_requests
+from slt.emulator.limits import (
+    ORDER_COUNTED,
+    ORDERS_1M_HEADER,
+    ORDERS_10S_HEADER,
+    WEIGHT_HEADER,
+    WEIGHTS,
+    RateLimiter,
+    too_many_requests,
+)
 from slt.emulator.listen_keys import ListenKeys
 from slt.emulator.market import MarketState
 from slt.emulator.params import Call
@@ -44,7 +53,13 @@ from slt.ports.clock import Clock
 
 Handler = Callable[[Call], Any]
 _ORDER_PATHS = frozenset(
-    {"/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"}
+    {
+        "/fapi/v1/order",
+        "/fapi/v1/batchOrders",
+        "/fapi/v1/algoOrder",
+        "/fapi/v1/allOpenOrders",
+        "/fapi/v1/algoOpenOrders",
+    }
 )
 _CLIENT_ID_PARAMS = ("newClientOrderId", "origClientOrderId", "clientAlgoId")
 _WS_PREFIXES = {
@@ -107,6 +122,11 @@ class Emulator:
         app = web.Application()
         for (method, path), handler in self._handlers.items():
             app.router.add_route(method, path, partial(self._serve, method, path, handler))
+        if self.config.control_token:
+            routes = control_routes(self.config.control_token, self.faults, self._state)
+            for method, path, control in routes:
+                app.router.add_route(method, path, control)
+        app.router.add_get(ws_api.WS_API_PATH, self._ws_api)
         for route, prefix in _WS_PREFIXES.items():
             for suffix, combined in (("/ws", False), ("/ws/{tail:.+}", False), ("/stream", True)):
                 app.router.add_get(prefix + suffix, self._ws(route, combined))
@@ -152,6 +172,16 @@ class Emulator:
     @dual_side_position.setter
     def dual_side_position(self, value: bool) -> None:
         self.venue.dual_side_position = value
+
+    def _state(self) -> dict[str, Any]:
+        """What a test in another process asserts on (GET /_emulator/state)."""
+        return {
+            "requests": sum(self.requests.values()),
+            "order_calls": len(self.ledger.calls),
+            "sent_twice": self.ledger.sent_twice(),
+            "fills": len(self.ledger.fills),
+            "ws_connections": self.streams.connections,
+        }
 
     # -- market data -----------------------------------------------------------------------
 
@@ -221,8 +251,29 @@ class Emulator:
         raw_query: str,
         raw_body: str,
     ) -> tuple[web.Response, int | None]:
+        body, status, headers, code = self.execute(
+            key,
+            handler,
+            params,
+            peer=request.remote or self.config.host,
+            api_key=request.headers.get("X-MBX-APIKEY"),
+            signed=signature_payload(raw_query, raw_body),
+        )
+        return _json(body, status, headers), code
+
+    def execute(
+        self,
+        key: tuple[str, str],
+        handler: Handler,
+        params: dict[str, str],
+        *,
+        peer: str,
+        api_key: str | None,
+        signed: str,
+    ) -> tuple[Any, int, dict[str, str], int | None]:
+        """Limits, key, signature (over `signed`), then the handler: (body, HTTP status,
+        headers, Binance error code or None). The one pipeline of REST and the WS API."""
         config = self.config
-        peer = request.remote or config.host
         try:
             retry_after = self.faults.draw_throttle()
             if retry_after is not None:
@@ -230,21 +281,22 @@ class Emulator:
             self.limiter.admit(WEIGHTS[key](params), 1 if key in ORDER_COUNTED else 0, peer)
             security = SECURITY[key]
             if security is not Security.NONE:
-                check_api_key(request.headers.get("X-MBX-APIKEY"), config.api_key, peer)
+                check_api_key(api_key, config.api_key, peer)
             now = self.clock.now_ms()
             if security is Security.SIGNED:
                 check_signed(
                     params,
-                    signature_payload(raw_query, raw_body),
+                    signed,
                     secret=config.api_secret,
                     now_ms=now,
                     recv_window_default=config.recv_window_default,
                     recv_window_max=config.recv_window_max,
                     max_ahead_ms=config.max_ahead_ms,
                 )
-            return _json(handler(Call(params, now))), None
+            self.venue.expire_countdowns()
+            return handler(Call(params, now)), 200, {}, None
         except ApiError as refused:
-            return _json(refused.body(), refused.status, refused.headers), refused.code
+            return refused.body(), refused.status, refused.headers, refused.code
 
     def _record(
         self, key: tuple[str, str], params: dict[str, str], status: int, code: int | None
@@ -255,6 +307,34 @@ class Emulator:
                 self.clock.now_ms(), key[0], key[1], params.get("symbol", ""), client, status, code
             )
         )
+
+    # -- WebSocket API ---------------------------------------------------------------------
+
+    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
+        peer = request.remote or self.config.host
+
+        def execute(
+            key: tuple[str, str], params: dict[str, str], api_key: str | None, signed: str
+        ) -> tuple[Any, int, int | None]:
+            self.requests[key] += 1
+            body, status, _, code = self.execute(
+                key, self._handlers[key], params, peer=peer, api_key=api_key, signed=signed
+            )
+            if key[1] in _ORDER_PATHS:
+                self._record(key, params, status, code)
+            return body, status, code
+
+        return await ws_api.serve(request, execute, self._rate_limits)
+
+    def _rate_limits(self) -> list[dict[str, Any]]:
+        """The WS API's `rateLimits`: the counters REST sends as X-MBX-* headers."""
+        counts = self.limiter.headers(orders=True)
+        config = self.config
+        return [
+            _rate_limit("REQUEST_WEIGHT", "MINUTE", 1, config.weight_limit, counts[WEIGHT_HEADER]),
+            _rate_limit("ORDERS", "SECOND", 10, config.order_limit_10s, counts[ORDERS_10S_HEADER]),
+            _rate_limit("ORDERS", "MINUTE", 1, config.order_limit_1m, counts[ORDERS_1M_HEADER]),
+        ]
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -268,6 +348,16 @@ class Emulator:
 
     def _key_expired(self, key: str) -> None:
         self.streams.announce_expiry(key, payloads.listen_key_expired(key, self.clock.now_ms()))
+
+
+def _rate_limit(kind: str, interval: str, num: int, limit: int, count: str) -> dict[str, Any]:
+    return {
+        "rateLimitType": kind,
+        "interval": interval,
+        "intervalNum": num,
+        "limit": limit,
+        "count": int(count),
+    }
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

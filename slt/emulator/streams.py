@@ -107,6 +107,12 @@ class StreamHub:
     def duplicate_next_user_event(self, count: int) -> None:
         self._duplicates += count
 
+    def clear_faults(self) -> None:
+        self.silent = False
+        self._duplicates = 0
+        for pending in self._malformed.values():
+            pending.clear()
+
     async def drop_all(self, *, abrupt: bool) -> None:
         """Close every connection: `abrupt` cuts TCP (the client sees 1006), else 1001."""
         for conn in list(self._connections):
