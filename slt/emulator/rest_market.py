@@ -126,7 +126,9 @@ class MarketApi:
         first = candles.first_ts(symbol)
         if first is None:
             return []
-        t = next_funding_ms(max(first, start if start is not None else first) - 1)
+        # Funding times after the first bar opens (a mark needs a bar before it), from `start`.
+        from_ms = first if start is None or start <= first else start - 1
+        t = next_funding_ms(from_ms)
         last = min(candles.last_ts(symbol), end if end is not None else candles.last_ts(symbol))
         rows = []
         while t <= last:
