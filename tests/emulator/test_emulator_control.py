@@ -108,7 +108,7 @@ async def test_the_control_endpoint_needs_the_token_and_applies_commands() -> No
 
 @async_test
 async def test_without_a_token_there_is_no_control_endpoint() -> None:
-    async with running() as (emu, client):
+    async with running() as (_, client):
         status, _, _ = await client.raw("POST", "/_emulator/faults", body="{}")
         assert status == 404
 
