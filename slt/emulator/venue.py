@@ -260,13 +260,27 @@ class Venue:
             NewOrder(order.client_id, symbol, order.side, OrderType.LIMIT, qty, price, "GTC", False)
         )
         self._engine(self._x.cancel(symbol, order.engine_key))
+        try:
+            self._rest_again(order, qty, price)
+        except ApiError:
+            # Refused as amended (margin, say): the order stays as it was, as on Binance.
+            self._rest_again(order, order.qty, order.price)
+            raise
+        order.qty, order.price, order.update_ms = qty, price, self._clock.now_ms()
+        self._report(order, "AMENDMENT")
+        self._settle(symbol)
+        return order
+
+    def _rest_again(self, order: WireOrder, qty: Decimal, price: Decimal) -> None:
+        """Put the unfilled rest of `order` on the engine at `qty`/`price`, under a new
+        engine id (the engine never reuses one)."""
         self._last_amendment += 1
         engine_key = f"{order.client_id[:20]}~amend{self._last_amendment}"
         self._engine(
             self._x.place(
                 OrderRequest(
                     client_id=engine_key,
-                    symbol=symbol,
+                    symbol=order.symbol,
                     side=order.side,
                     type=OrderType.LIMIT,
                     qty=qty - order.executed,
@@ -276,11 +290,7 @@ class Venue:
             )
         )
         order.engine_client_id = engine_key
-        self._by_engine_key[(symbol, engine_key)] = order
-        order.qty, order.price, order.update_ms = qty, price, self._clock.now_ms()
-        self._report(order, "AMENDMENT")
-        self._settle(symbol)
-        return order
+        self._by_engine_key[(order.symbol, engine_key)] = order
 
     def all_orders(self, symbol: str) -> list[WireOrder]:
         self._check_symbol(symbol)

@@ -199,3 +199,20 @@ async def test_countdown_cancels_the_symbols_open_orders_when_it_runs_out() -> N
     assert still["status"] == "NEW"
     assert after["status"] == "CANCELED"
     assert kept["status"] == "NEW"  # countdown 0 switched it off
+
+
+@async_test
+async def test_a_modification_refused_by_the_engine_leaves_the_order_as_it_was() -> None:
+    async with running() as (emu, client):
+        emu.push_quote(quote(50_000.0, 50_000.1))
+        placed = await client.ok("POST", ORDER, **limit("BUY", "0.010", "49000.0"))
+        status, _, refused = await client.signed(
+            "PUT", ORDER, symbol=BTC, orderId=placed["orderId"], side="BUY",
+            quantity="900", price="49000.0",  # far beyond the wallet's margin
+        )
+        kept = await client.ok("GET", ORDER, symbol=BTC, orderId=placed["orderId"])
+        emu.push_quote(quote(48_900.0, 48_950.0))  # the original order still fills
+        filled = await client.ok("GET", ORDER, symbol=BTC, orderId=placed["orderId"])
+    assert (status, refused["code"]) == (400, -2019)
+    assert (kept["status"], kept["origQty"], kept["price"]) == ("NEW", "0.010", "49000.0")
+    assert (filled["status"], filled["executedQty"]) == ("FILLED", "0.010")
