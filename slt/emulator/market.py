@@ -5,7 +5,8 @@ Candles are kept per symbol at one base interval: the interval of the history lo
 high/low/close and its bid size counts as traded volume. The replay spreads a kline's volume
 over the four quotes it makes of the bar, so replayed klines come back with their own volume.
 Any interval that is a whole multiple of the base interval is served by aggregating base bars;
-others are refused with -1120.
+others are refused with -1120. In the same spirit each quote is a trade at its mid for its bid
+size on the `@trade` and `@aggTrade` streams: the market's only prints are its quotes.
 """
 
 from __future__ import annotations
@@ -256,6 +257,8 @@ class MarketState:
 
         publish(f"{name}@bookTicker", ticker)
         publish("!bookTicker", ticker)
+        publish(f"{name}@trade", lambda: payloads.trade_event(q, mid(q), uid, n, aggregate=False))
+        publish(f"{name}@aggTrade", lambda: payloads.trade_event(q, mid(q), uid, n, aggregate=True))
         for stream in subscribed(f"{name}@kline_"):
             self._publish_kline(q, stream, publish)
         for stream in subscribed(f"{name}@markPrice"):

@@ -335,6 +335,22 @@ def book_ticker_event(q: Quote, update_id: int, n: Numbers) -> Json:
     }
 
 
+def trade_event(
+    q: Quote, mid: Decimal, update_id: int, n: Numbers, *, aggregate: bool
+) -> Json:
+    """`<symbol>@trade` or `@aggTrade` [D:websocket-market-streams/Aggregate-Trade-Streams]: the
+    quote as a print at its mid for its bid size; the update id is the trade id."""
+    s = q.symbol
+    price, qty = n.price(s, mid), n.qty(s, q.bid_qty)
+    event: Json = {"e": "aggTrade" if aggregate else "trade", "E": q.ts_ms, "s": s}
+    if aggregate:
+        event.update(a=update_id, p=price, q=qty, f=update_id, l=update_id)
+    else:
+        event.update(t=update_id, p=price, q=qty, X="MARKET")
+    event.update(T=q.ts_ms, m=False)
+    return event
+
+
 def mark_price_event(
     symbol: str, mark: Decimal, funding_rate: Decimal, next_funding_ms: int, now_ms: int
 ) -> Json:

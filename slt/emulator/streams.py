@@ -1,12 +1,13 @@
 """WebSocket market and user-data streams on Binance's routes (BINANCE.md §7, §8).
 
-Routes: `/public/...` delivers bookTicker (and depth) streams, `/market/...` klines and mark
-prices, `/private/...` user data. Each serves raw `/ws/<stream>[/<stream>...]` and combined
-`/stream?streams=a/b` connections, and takes SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
-SET_PROPERTY / GET_PROPERTY frames. A stream subscribed on the wrong route is accepted and stays
-silent, as on Binance; the legacy root `/ws` and `/stream` deliver only `/public` streams, and
-`/ws/<listenKey>` user data. A path segment that names no stream (`/market/ws/0`) is the
-client's own connection id: accepted, as Binance accepts it, and ignored.
+Routes: `/public/...` delivers bookTicker, trade (and depth) streams, `/market/...` klines,
+aggregate trades, tickers and mark prices, `/private/...` user data. Each serves raw
+`/ws/<stream>[/<stream>...]` and combined `/stream?streams=a/b` connections, and takes
+SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY frames. A stream
+subscribed on the wrong route is accepted and stays silent, as on Binance; the legacy root
+`/ws` and `/stream` deliver only `/public` streams, and `/ws/<listenKey>` user data. A path
+segment that names no stream (`/market/ws/0`) is the client's own connection id: accepted, as
+Binance accepts it, and ignored.
 
 Limits as Binance's: at most `ws_max_streams` streams per connection, `ws_max_incoming_per_s`
 incoming frames per second (more closes the connection with 1008), server pings every
@@ -37,7 +38,7 @@ from slt.emulator.payloads import Json
 from slt.ports.clock import Clock
 
 _STREAM_NAME = re.compile(r"(![A-Za-z]+|[a-z0-9_]+@[A-Za-z0-9_]+)(@[A-Za-z0-9_]+)*")
-_PUBLIC_STREAM = re.compile(r"bookTicker|@depth|@rpiDepth")
+_PUBLIC_STREAM = re.compile(r"bookTicker|@depth|@rpiDepth|@trade$")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 

@@ -123,7 +123,7 @@ async def test_ticker_streams_push_the_rolling_day_at_most_every_two_seconds() -
 @async_test
 async def test_a_connection_id_in_the_stream_url_is_accepted_and_ignored() -> None:
     async with running() as (emu, client):
-        for path in ("/market/ws/0", "/public/ws/1", "/ws/2"):
+        for path in ("/market/ws/0", "/public/ws/1", "/ws/2", "/ws", "/stream", "/market/stream"):
             ws = await client.session.ws_connect(f"{emu.ws_url}{path}")
             await ws.send_str(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}).decode())
             assert await receive_json(ws) == {"result": [], "id": 1}, path
@@ -135,3 +135,16 @@ async def test_a_connection_id_in_the_stream_url_is_accepted_and_ignored() -> No
         emu.push_quote(quote(50_000.0, 50_000.1))
         [ticker] = await barrier(ws)
         assert (ticker["e"], ticker["b"]) == ("bookTicker", "50000.0")
+
+
+@async_test
+async def test_each_quote_is_a_print_on_the_trade_streams() -> None:
+    async with running() as (emu, client):
+        trades = await client.session.ws_connect(f"{emu.ws_url}/public/ws/btcusdt@trade")
+        agg = await client.session.ws_connect(f"{emu.ws_url}/market/ws/btcusdt@aggTrade")
+        emu.push_quote(quote(50_000.0, 50_000.2, ts_ms=START_MS + 5))
+        [trade] = await barrier(trades)
+        [aggregate] = await barrier(agg)
+    assert (trade["e"], trade["p"], trade["q"]) == ("trade", "50000.1", "1.500")
+    assert trade["T"] == START_MS + 5
+    assert (aggregate["e"], aggregate["a"], aggregate["p"]) == ("aggTrade", trade["t"], "50000.1")

@@ -237,6 +237,16 @@ def test_market_streams(emulator: EmulatorProcess) -> None:
     run(emulator, body)
 
 
+def test_trade_and_candle_streams(emulator: EmulatorProcess) -> None:
+    async def body(x: Client) -> None:
+        trades = await asyncio.wait_for(x.watch_trades(SYMBOL), STREAM_TIMEOUT_S)
+        assert trades and all(t["price"] > 0 and t["amount"] > 0 for t in trades)
+        candles = await asyncio.wait_for(x.watch_ohlcv(SYMBOL, "5m"), STREAM_TIMEOUT_S)
+        assert candles and all(c[3] <= c[4] <= c[2] for c in candles)
+
+    run(emulator, body)
+
+
 def test_user_stream_reports_orders(emulator: EmulatorProcess) -> None:
     async def body(x: Client) -> None:
         watching = asyncio.ensure_future(x.watch_orders(SYMBOL))
@@ -245,6 +255,15 @@ def test_user_stream_reports_orders(emulator: EmulatorProcess) -> None:
         seen = await asyncio.wait_for(watching, STREAM_TIMEOUT_S)
         assert placed["id"] in {o["id"] for o in seen}
         assert Decimal(str(seen[-1]["amount"])) == Decimal("0.01")
+        positions = asyncio.ensure_future(x.watch_positions([SYMBOL]))
+        balance = asyncio.ensure_future(x.watch_balance())
+        await x.create_order(SYMBOL, "market", "buy", 0.01)
+        held = await asyncio.wait_for(positions, STREAM_TIMEOUT_S)
+        # ccxt may answer first from its REST snapshot (0.01): wait for the stream's update.
+        while held[-1]["contracts"] != 0.02:
+            held = await asyncio.wait_for(x.watch_positions([SYMBOL]), STREAM_TIMEOUT_S)
+        assert held[-1]["side"] == "long"
+        assert (await asyncio.wait_for(balance, STREAM_TIMEOUT_S))["USDT"]["total"] > 0
 
     run(emulator, body)
 
