@@ -42,6 +42,7 @@ POSITION_SIDE_NOT_MATCH = -4061
 POSITION_SIDE_OPEN_ORDERS = -4067
 POSITION_SIDE_POSITIONS = -4068
 ASSET_MODE_ALREADY_SET = -4171
+INVALID_CLOSE_POSITION = -4136
 NO_NEED_TO_MODIFY = -5027
 STOP_ORDER_SWITCH_ALGO = -4120
 POST_ONLY_REJECT = -5022
@@ -80,6 +81,8 @@ MESSAGES: dict[int, str] = {
     ASSET_MODE_ALREADY_SET: "Adjusted asset mode is currently set and does not need to be "
     "adjusted repeatedly.",
     NO_NEED_TO_MODIFY: "No need to modify the order.",
+    # As third-party logs quote it (the error-code page lists only -4020's wording).
+    INVALID_CLOSE_POSITION: "Target strategy invalid for orderType %s,closePosition true",
     STOP_ORDER_SWITCH_ALGO: "Order type not supported for this endpoint. Please use the Algo "
     "Order API endpoints instead.",
     POST_ONLY_REJECT: "Due to the order could not be executed as maker, the Post Only order "

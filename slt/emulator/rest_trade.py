@@ -180,7 +180,7 @@ class TradeApi:
         self._one_way(p)
         if boolean(p, "closePosition"):
             # Close-All belongs to STOP_MARKET / TAKE_PROFIT_MARKET, i.e. the algo service.
-            raise api_error(errors.NOT_REQUIRED, "closePosition")
+            raise api_error(errors.INVALID_CLOSE_POSITION, kind)
         qty = decimal(p, "quantity")
         if qty is None:
             raise errors.missing("quantity")

@@ -66,7 +66,8 @@ async def test_close_position_is_refused_on_the_order_endpoint() -> None:
             "POST", ORDER, symbol=BTC, side="SELL", type="MARKET", quantity="0.010",
             closePosition="true",
         )
-        assert (status, body["code"]) == (400, -1106)
+        assert (status, body["code"]) == (400, -4136)
+        assert body["msg"] == "Target strategy invalid for orderType MARKET,closePosition true"
         assert await client.ok("GET", "/fapi/v1/openOrders") == []
         assert emu.ledger.fills == []
 
