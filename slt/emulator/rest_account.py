@@ -72,7 +72,7 @@ class AccountApi:
         return {"code": 200, "msg": "success"}
 
     def margin_type(self, call: Call) -> Json:
-        self._venue.leverage_of(text(call.params, "symbol"))
+        self._venue.check_symbol(text(call.params, "symbol"))
         kind = text(call.params, "marginType").upper()
         if kind not in MARGIN_TYPES:
             raise api_error(errors.INVALID_PARAMETER, "marginType")
@@ -96,7 +96,7 @@ class AccountApi:
     def leverage_bracket(self, call: Call) -> Json | list[Json]:
         symbol = call.params.get("symbol")
         if symbol:
-            self._venue.leverage_of(symbol)
+            self._venue.check_symbol(symbol)
             return wire_history.leverage_bracket_json(symbol, self._config.max_leverage)
         return [
             wire_history.leverage_bracket_json(s, self._config.max_leverage)
@@ -112,7 +112,7 @@ class AccountApi:
 
     def commission_rate(self, call: Call) -> Json:
         symbol = text(call.params, "symbol")
-        self._venue.leverage_of(symbol)
+        self._venue.check_symbol(symbol)
         return wire_history.commission_rate_json(
             symbol, self._config.maker_fee, self._config.taker_fee
         )
@@ -121,7 +121,7 @@ class AccountApi:
         p = call.params
         symbol = p.get("symbol") or None
         if symbol is not None:
-            self._venue.leverage_of(symbol)
+            self._venue.check_symbol(symbol)
         kind_text = p.get("incomeType")
         try:
             kind = IncomeType(kind_text) if kind_text else None

@@ -293,17 +293,17 @@ class Venue:
         self._by_engine_key[(order.symbol, engine_key)] = order
 
     def all_orders(self, symbol: str) -> list[WireOrder]:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         return [o for _, o in sorted(self._orders.items()) if o.symbol == symbol]
 
     def all_algos(self, symbol: str) -> list[AlgoOrder]:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         return [a for _, a in sorted(self._algos.items()) if a.symbol == symbol]
 
     def set_countdown(self, symbol: str, countdown_ms: int) -> None:
         """Cancel every open order of `symbol` once `countdown_ms` pass without a new call
         (0 switches the countdown off)."""
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         if countdown_ms:
             self._countdowns[symbol] = self._clock.now_ms() + countdown_ms
         else:
@@ -324,7 +324,7 @@ class Venue:
 
     def open_orders(self, symbol: str | None) -> list[WireOrder]:
         if symbol is not None:
-            self._check_symbol(symbol)
+            self.check_symbol(symbol)
         return [o for _, o in sorted(self._open.items()) if symbol in (None, o.symbol)]
 
     def cancel_all(self, symbol: str) -> None:
@@ -337,7 +337,7 @@ class Venue:
         self._check_one_way()
         if p.client_algo_id in self._algo_by_client:
             raise api_error(errors.DUPLICATE_CLIENT_ID)
-        filters = self._check_symbol(p.symbol)
+        filters = self.check_symbol(p.symbol)
         qty = p.qty if p.qty is not None else filters.round_qty(filters.max_qty)
         request = OrderRequest(
             client_id=p.client_algo_id,
@@ -392,7 +392,7 @@ class Venue:
 
     def open_algos(self, symbol: str | None) -> list[AlgoOrder]:
         if symbol is not None:
-            self._check_symbol(symbol)
+            self.check_symbol(symbol)
         return [a for _, a in sorted(self._open_algos.items()) if symbol in (None, a.symbol)]
 
     def cancel_all_algos(self, symbol: str) -> None:
@@ -402,12 +402,12 @@ class Venue:
     # -- account ---------------------------------------------------------------------------
 
     def set_leverage(self, symbol: str, leverage: int) -> int:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         self._leverage[symbol] = self._engine(self._x.set_leverage(symbol, leverage))
         return self._leverage[symbol]
 
     def leverage_of(self, symbol: str) -> int:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         return self._leverage.get(symbol, self._default_leverage)
 
     def set_position_mode(self, dual: bool) -> None:
@@ -581,7 +581,7 @@ class Venue:
         self._open[order.order_id] = order
 
     def _find(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder | None:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         if order_id is not None:
             order = self._orders.get(order_id)
             return order if order is not None and order.symbol == symbol else None
@@ -592,7 +592,8 @@ class Venue:
             return self._algos.get(algo_id)
         return self._algo_by_client.get(client_algo_id or "")
 
-    def _check_symbol(self, symbol: str) -> SymbolFilters:
+    def check_symbol(self, symbol: str) -> SymbolFilters:
+        """The symbol's filters; -1121 for a symbol the emulator does not serve."""
         filters = self._filters.get(symbol)
         if filters is None:
             raise api_error(errors.INVALID_SYMBOL)
