@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -13,6 +13,7 @@ from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderType
 from slt.emulator import errors, payloads, wire_history
 from slt.emulator.errors import ApiError, api_error
+from slt.emulator.history import Window
 from slt.emulator.params import (
     Call,
     boolean,
@@ -39,6 +40,7 @@ CANCELLED_ALL = {"code": 200, "msg": "The operation of cancel all open order is 
 MAX_BATCH_ORDERS = 5
 MAX_BATCH_CANCELS = 10
 MAX_HISTORY_ROWS = 1000
+T = TypeVar("T")
 
 
 class TradeApi:
@@ -67,7 +69,7 @@ class TradeApi:
         p = call.params
         filters = self._symbol(p)
         order_id, client = order_ref(p, "orderId", "origClientOrderId")
-        side(p)
+        order_side = side(p)
         if p.get("priceMatch"):
             raise ApiError(errors.INVALID_PARAMETER, "priceMatch: the emulator does not run it.")
         qty, price = decimal(p, "quantity"), decimal(p, "price")
@@ -79,6 +81,7 @@ class TradeApi:
             filters.symbol,
             order_id,
             client,
+            order_side,
             on_precision(qty, filters.step_size),
             on_precision(price, filters.tick_size),
         )
@@ -120,30 +123,16 @@ class TradeApi:
         p = call.params
         symbol = self._symbol(p).symbol
         span = window(call, default_limit=500, max_limit=MAX_HISTORY_ROWS)
-        from_id = integer(p, "orderId")
-        orders = [
-            o
-            for o in self._venue.all_orders(symbol)
-            if (from_id is None or o.order_id >= from_id)
-            and (span.start_ms is None or o.time_ms >= span.start_ms)
-            and (span.end_ms is None or o.time_ms <= span.end_ms)
-        ]
-        chosen = orders[: span.limit] if from_id or span.start_ms else orders[-span.limit :]
+        orders = [(o.order_id, o.time_ms, o) for o in self._venue.all_orders(symbol)]
+        chosen = _history(orders, integer(p, "orderId"), span)
         return [payloads.order_json(o, self._n) for o in chosen]
 
     def all_algos(self, call: Call) -> list[Json]:
         p = call.params
         symbol = self._symbol(p).symbol
         span = window(call, default_limit=500, max_limit=MAX_HISTORY_ROWS)
-        from_id = integer(p, "algoId")
-        algos = [
-            a
-            for a in self._venue.all_algos(symbol)
-            if (from_id is None or a.algo_id >= from_id)
-            and (span.start_ms is None or a.create_ms >= span.start_ms)
-            and (span.end_ms is None or a.create_ms <= span.end_ms)
-        ]
-        chosen = algos[: span.limit] if from_id or span.start_ms else algos[-span.limit :]
+        algos = [(a.algo_id, a.create_ms, a) for a in self._venue.all_algos(symbol)]
+        chosen = _history(algos, integer(p, "algoId"), span)
         return [payloads.algo_json(a, self._n) for a in chosen]
 
     def user_trades(self, call: Call) -> list[Json]:
@@ -317,6 +306,21 @@ class TradeApi:
     def _generated_id(self) -> str:
         # Binance makes up an id when none is sent; the emulator's are recognisable.
         return f"emulator-{next(self._ids)}"
+
+
+def _history(rows: list[tuple[int, int, T]], from_id: int | None, span: Window) -> list[T]:
+    """Rows (id, time, item) Binance's way: from an id or a start time the oldest `limit`,
+    else the newest `limit`, within [startTime, endTime]."""
+    chosen = [
+        item
+        for ident, ts, item in rows
+        if (from_id is None or ident >= from_id)
+        and (span.start_ms is None or ts >= span.start_ms)
+        and (span.end_ms is None or ts <= span.end_ms)
+    ]
+    if from_id is not None or span.start_ms is not None:
+        return chosen[: span.limit]
+    return chosen[-span.limit :]
 
 
 def _json_list(params: Mapping[str, str], name: str, most: int) -> list[Any]:

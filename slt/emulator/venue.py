@@ -244,12 +244,20 @@ class Venue:
             raise ApiError(violation.code, str(violation)) from None
 
     def modify_order(
-        self, symbol: str, order_id: int | None, client_id: str | None, qty: Decimal, price: Decimal
+        self,
+        symbol: str,
+        order_id: int | None,
+        client_id: str | None,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
     ) -> WireOrder:
         """PUT /fapi/v1/order: a resting LIMIT order gets a new quantity and price in place."""
         order = self._find(symbol, order_id, client_id)
         if order is None or order.status.is_final:
             raise api_error(errors.UNKNOWN_ORDER)
+        if side is not order.side:
+            raise ApiError(errors.INVALID_PARAMETER, "The side of an order cannot be modified.")
         if order.type != str(OrderType.LIMIT):
             raise ApiError(errors.INVALID_ORDER_TYPE, "Only LIMIT orders can be modified.")
         if qty == order.qty and price == order.price:

@@ -94,6 +94,10 @@ async def test_a_modified_order_keeps_its_ids_and_fills_at_its_new_price() -> No
             "PUT", ORDER, symbol=BTC, orderId=placed["orderId"], side="BUY",
             quantity="0.010", price="49000.0",
         )
+        flipped = await client.signed(
+            "PUT", ORDER, symbol=BTC, orderId=placed["orderId"], side="SELL",
+            quantity="0.010", price="51000.0",
+        )
         modified = await client.ok(
             "PUT", ORDER, symbol=BTC, orderId=placed["orderId"], side="BUY",
             quantity="0.020", price="49500.0",
@@ -107,6 +111,7 @@ async def test_a_modified_order_keeps_its_ids_and_fills_at_its_new_price() -> No
             quantity="0.030", price="49500.0",
         )
     assert same[2]["code"] == -5027
+    assert flipped[2]["code"] == -1130
     assert (modified["orderId"], modified["clientOrderId"]) == (
         placed["orderId"],
         placed["clientOrderId"],
