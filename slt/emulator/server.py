@@ -35,7 +35,8 @@ from slt.emulator.errors import ApiError
 from slt.emulator.faults import Faults, RestFault
 from slt.emulator.ledger import Ledger, OrderCall
 from slt.emulator.limits import (
-    ORDER_COUNTED,
+    NOT_AN_ORDER,
+    ORDER_COUNTS,
     ORDERS_1M_HEADER,
     ORDERS_10S_HEADER,
     WEIGHT_HEADER,
@@ -239,7 +240,7 @@ class Emulator:
             self._record(key, params, response.status, code)
         if self.faults.rest_delay_ms:
             await self.clock.sleep(self.faults.rest_delay_ms / 1000)
-        response.headers.update(self.limiter.headers(orders=key in ORDER_COUNTED))
+        response.headers.update(self.limiter.headers(orders=key in ORDER_COUNTS))
         return response
 
     def _answer(
@@ -278,7 +279,8 @@ class Emulator:
             retry_after = self.faults.draw_throttle()
             if retry_after is not None:
                 raise too_many_requests(peer, config.weight_limit, retry_after)
-            self.limiter.admit(WEIGHTS[key](params), 1 if key in ORDER_COUNTED else 0, peer)
+            orders = ORDER_COUNTS.get(key, NOT_AN_ORDER)
+            self.limiter.admit(WEIGHTS[key](params), orders, peer)
             security = SECURITY[key]
             if security is not Security.NONE:
                 check_api_key(api_key, config.api_key, peer)

@@ -137,7 +137,9 @@ async def test_batch_orders_answer_each_entry_on_its_own() -> None:
             limit("BUY", "0.0101", "49000.0"),  # too precise
             {**limit("SELL", "0.010", "51000.0"), "reduceOnly": True},  # JSON true
         ]
-        answers = await client.ok("POST", "/fapi/v1/batchOrders", batchOrders=orjson.dumps(batch))
+        status, headers, answers = await client.signed(
+            "POST", "/fapi/v1/batchOrders", batchOrders=orjson.dumps(batch)
+        )
         too_many = await client.signed(
             "POST", "/fapi/v1/batchOrders", batchOrders=orjson.dumps([batch[0]] * 6)
         )
@@ -146,6 +148,9 @@ async def test_batch_orders_answer_each_entry_on_its_own() -> None:
             "DELETE", "/fapi/v1/batchOrders", symbol=BTC,
             origClientOrderIdList=orjson.dumps(["b1", "unknown"]),
         )
+    assert status == 200
+    # A batch counts 5 on the 10 s order counter and 1 on the minute counter (BINANCE.md §3).
+    assert (headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1M"]) == ("5", "1")
     assert answers[0]["clientOrderId"] == "b1" and answers[0]["status"] == "NEW"
     assert answers[1]["code"] == -1111
     assert answers[2]["code"] == -2022  # reduce-only with no position, as a single order
