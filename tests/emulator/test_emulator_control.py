@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slt.emulator.control import FaultSpecError, load_schedule, parse_command, parse_commands
 from slt.emulator.faults import Failure
@@ -146,3 +148,25 @@ def test_a_bot_in_another_process_meets_scheduled_and_switched_faults(tmp_path: 
                 await ws.close()
 
         asyncio.run(asyncio.wait_for(scenario(), TIMEOUT_S))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    ["fault", "count", "failure", "path", "share", "seed", "ms", "on", "kind", "channel", "at_s"]
+)
+_COMMANDS = st.dictionaries(_KEYS, _JSON | st.sampled_from(["fail_next", "ban", "silent"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_JSON, _COMMANDS, st.lists(_COMMANDS, max_size=3)))
+def test_any_json_is_a_command_list_or_a_fault_spec_error(raw: object) -> None:
+    try:
+        commands = parse_commands(raw)
+    except FaultSpecError as refused:
+        assert str(refused).startswith("fault")  # names where the problem is
+    else:
+        assert all(c.fault in {"fail_next", "ban", "silent"} for c in commands)
