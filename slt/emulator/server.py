@@ -76,9 +76,11 @@ class Emulator:
 
     Attributes for tests: `exchange` (the FakeExchange that decides every outcome), `faults`
     (the chaos switches), `ledger` (order requests received, fills executed), `requests`
-    (a Counter of (method, path) of every REST request). Orders placed on `exchange` directly
-    execute, but only their ACCOUNT_UPDATE is streamed, at the next quote or request; place
-    orders over REST to see them reported.
+    (a Counter of (method, path) of every REST and WS API request), `venue.history` (the
+    account's trades and income). With `config.control_token` the switches are also served
+    on /_emulator/faults for other processes (see slt.emulator.control). Orders placed on
+    `exchange` directly execute, but only their ACCOUNT_UPDATE is streamed, at the next quote
+    or request; place orders over REST to see them reported.
     """
 
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
