@@ -184,6 +184,7 @@ class Emulator:
             "sent_twice": self.ledger.sent_twice(),
             "fills": len(self.ledger.fills),
             "ws_connections": self.streams.connections,
+            "ws_opened": self.streams.opened,
         }
 
     # -- market data -----------------------------------------------------------------------

@@ -87,6 +87,7 @@ class Connection:
 class StreamHub:
     def __init__(self, config: EmulatorConfig, clock: Clock, listen_keys: ListenKeys) -> None:
         self.silent = False
+        self.opened = 0  # connections accepted since start (reconnections show here)
         self._config = config
         self._clock = clock
         self._keys = listen_keys
@@ -201,6 +202,7 @@ class StreamHub:
         await ws.prepare(request)
         conn = Connection(request, ws, route, combined, events=events)
         self._connections.add(conn)
+        self.opened += 1
         self._subscribe(conn, streams)
         conn.listen_keys.update(dict.fromkeys(keys))
         writer = asyncio.get_running_loop().create_task(self._write(conn))
