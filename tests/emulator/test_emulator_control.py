@@ -4,6 +4,7 @@ endpoint, and `slt emulator --faults FILE` run as a process."""
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -170,3 +171,11 @@ def test_any_json_is_a_command_list_or_a_fault_spec_error(raw: object) -> None:
         assert str(refused).startswith("fault")  # names where the problem is
     else:
         assert all(c.fault in {"fail_next", "ban", "silent"} for c in commands)
+
+
+def test_the_token_comes_from_the_environment_or_is_made_up() -> None:
+    with emulator_process(env={**os.environ, "SLT_EMULATOR_TOKEN": "from-the-env"}) as emu:
+        assert emu.token == "from-the-env"
+    without = {k: v for k, v in os.environ.items() if k != "SLT_EMULATOR_TOKEN"}
+    with emulator_process(env=without) as first, emulator_process(env=without) as second:
+        assert len(first.token) >= 32 and first.token != second.token
