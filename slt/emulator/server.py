@@ -20,7 +20,7 @@ from aiohttp import web
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.domain.values import Bar, Quote
-from slt.emulator import payloads, rest_account, rest_market, rest_trade, ws_api
+from slt.emulator import errors, payloads, rest_account, rest_market, rest_trade, ws_api
 from slt.emulator.auth import (
     SECURITY,
     Security,
@@ -322,9 +322,13 @@ class Emulator:
             key: tuple[str, str], params: dict[str, str], api_key: str | None, signed: str
         ) -> tuple[Any, int, int | None]:
             self.requests[key] += 1
-            body, status, _, code = self.execute(
-                key, self._handlers[key], params, peer=peer, api_key=api_key, signed=signed
-            )
+            fault = self.faults.draw(key[1])
+            if fault is None or fault.after_execution:
+                body, status, _, code = self.execute(
+                    key, self._handlers[key], params, peer=peer, api_key=api_key, signed=signed
+                )
+            if fault is not None:
+                body, status, code = _fault_frame(fault)
             if key[1] in _ORDER_PATHS:
                 self._record(key, params, status, code)
             return body, status, code
@@ -369,6 +373,15 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return web.Response(
         body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
     )
+
+
+def _fault_frame(fault: RestFault) -> tuple[Any, int, int]:
+    """A REST fault as the WS API answers it: the same status and {code, msg}."""
+    answer = fault.answer
+    if answer.content_type == "application/json":
+        body = orjson.loads(answer.body)
+        return body, answer.status, body["code"]
+    return {"code": errors.UNKNOWN, "msg": answer.body}, answer.status, errors.UNKNOWN
 
 
 def _fault_response(fault: RestFault) -> web.Response:

@@ -5,7 +5,8 @@ method stands for, through the same pipeline (limits, API key, signature, handle
 travels in `params.apiKey`; the signature covers every other parameter except `signature`,
 sorted by name and joined as `k=v&...` (BINANCE.md §1). The answer is
 `{"id", "status", "result" | "error", "rateLimits"}`; an unknown method or a malformed frame
-gets status 400 with code -1013 (INVALID_MESSAGE) or -1102.
+gets status 400 with code -1013 (INVALID_MESSAGE) or -1102. The REST fault switches
+(fail_next, fail_share, throttles, bans) answer these requests too, by the REST path.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from slt.emulator import Failure
 from slt.emulator.ws_api import signature_payload
 
 from emu_helpers import BTC, Client, async_test, quote, receive_json, running
@@ -81,3 +82,23 @@ async def test_bad_requests_get_error_frames_and_the_connection_stays() -> None:
     assert (unknown["id"], unknown["error"]["code"]) == (3, -1013)
     assert garbage["error"]["code"] == -1013
     assert (still["status"], still["result"]["symbol"]) == (200, BTC)
+
+
+@async_test
+async def test_rest_fault_switches_answer_websocket_api_requests_too() -> None:
+    async with running() as (emu, client):
+        emu.push_quote(quote(50_000.0, 50_000.1))
+        ws = await client.session.ws_connect(f"{emu.ws_url}/ws-fapi/v1")
+        emu.faults.fail_next(after_execution=True, path="/fapi/v1/order")
+        order = {"symbol": BTC, "side": "BUY", "type": "MARKET", "quantity": "0.010",
+                 "newClientOrderId": "ws-lost"}
+        lost = await call(ws, 1, "order.place", **signed_params(client, **order))
+        emu.faults.fail_next(failure=Failure.BAD_GATEWAY)
+        gateway = await call(ws, 2, "ticker.book", symbol=BTC)
+        found = await call(
+            ws, 3, "order.status", **signed_params(client, symbol=BTC, origClientOrderId="ws-lost")
+        )
+    assert (lost["status"], lost["error"]["code"]) == (503, -1000)
+    assert "Unknown error" in lost["error"]["msg"]
+    assert (gateway["status"], gateway["error"]["code"]) == (502, -1000)
+    assert found["result"]["status"] == "FILLED"  # it executed although the answer said 503
