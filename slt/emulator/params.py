@@ -101,9 +101,12 @@ def order_ref(
 
 
 def wire_text(value: object) -> str:
-    """A JSON parameter value as a query string would carry it (true -> "true", 5 -> "5")."""
+    """A JSON parameter value as a query string would carry it: true -> "true", 5 -> "5",
+    1e-05 -> "0.00001" (a JSON number is a decimal, never an exponent on the wire)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
     return str(value)
 
 

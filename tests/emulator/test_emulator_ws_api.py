@@ -10,6 +10,7 @@ import aiohttp
 import orjson
 
 from slt.emulator import Failure
+from slt.emulator.params import wire_text
 from slt.emulator.ws_api import signature_payload
 
 from emu_helpers import BTC, Client, async_test, quote, receive_json, running
@@ -102,3 +103,9 @@ async def test_rest_fault_switches_answer_websocket_api_requests_too() -> None:
     assert "Unknown error" in lost["error"]["msg"]
     assert (gateway["status"], gateway["error"]["code"]) == (502, -1000)
     assert found["result"]["status"] == "FILLED"  # it executed although the answer said 503
+
+
+def test_json_numbers_become_plain_decimal_parameters() -> None:
+    assert [wire_text(v) for v in (1e-05, 0.1, 43187, True, "x")] == [
+        "0.00001", "0.1", "43187", "true", "x",
+    ]
