@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from decimal import Decimal
 from importlib import resources
 
@@ -10,6 +11,7 @@ from slt.domain.filters import (
     filters_from_exchange_info,
     inferred_filters,
 )
+from slt.domain.values import Side
 
 BTC = SymbolFilters(
     symbol="BTCUSDT",
@@ -82,3 +84,39 @@ def test_inferred_filters_make_one_step_worth_under_a_dollar(price: float, step:
     assert f.step_size == Decimal(step)
     assert f.tick_size == Decimal("0.001")
     assert Decimal("0.1") <= f.step_size * Decimal(repr(price)) <= 1
+
+
+BANDED = replace(BTC, percent_up=Decimal("1.15"), percent_down=Decimal("0.85"))
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "market", "code"),
+    [
+        (Side.BUY, "115000.1", False, -4016),  # above mark x 1.15
+        (Side.SELL, "84999.9", False, -4024),  # below mark x 0.85
+        (Side.BUY, "115000.1", True, -4131),  # a market buy would take an ask outside the band
+        (Side.SELL, "84999.9", True, -4131),
+    ],
+)
+def test_percent_price_refuses_outside_the_band(
+    side: Side, price: str, market: bool, code: int
+) -> None:
+    with pytest.raises(FilterViolation) as refused:
+        BANDED.check_percent_price(side, Decimal(price), Decimal(100_000), market=market)
+    assert refused.value.code == code
+
+
+def test_percent_price_bounds_only_the_side_it_limits() -> None:
+    mark = Decimal(100_000)
+    BANDED.check_percent_price(Side.BUY, Decimal(115_000), mark)  # the bound itself passes
+    BANDED.check_percent_price(Side.BUY, Decimal(1_000), mark)  # a low bid is fine
+    BANDED.check_percent_price(Side.SELL, Decimal(85_000), mark)
+    BANDED.check_percent_price(Side.SELL, Decimal(900_000), mark)  # a high ask is fine
+    BTC.check_percent_price(Side.BUY, Decimal(900_000), mark)  # no PERCENT_PRICE filter
+    BANDED.check_percent_price(Side.BUY, Decimal(900_000), Decimal(0))  # no mark yet
+
+
+def test_percent_price_is_read_from_exchange_info() -> None:
+    raw = json.loads((resources.files("slt") / "data" / "exchange_info.json").read_text())
+    btc = filters_from_exchange_info(raw)["BTCUSDT"]
+    assert (btc.percent_up, btc.percent_down) == (Decimal("1.1500"), Decimal("0.8500"))

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from slt.domain.values import Side
+
+# Binance's codes for PERCENT_PRICE (BINANCE.md §5-6).
+PRICE_ABOVE_BAND = -4016
+PRICE_BELOW_BAND = -4024
+MARKET_OUTSIDE_BAND = -4131
+
 
 class FilterViolation(ValueError):
     """An order breaks a symbol filter. `code` mirrors Binance's error code for the same case."""
@@ -16,7 +23,10 @@ class FilterViolation(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SymbolFilters:
-    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE and MIN_NOTIONAL of one symbol."""
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL and PERCENT_PRICE of one symbol.
+
+    `percent_up`/`percent_down` are PERCENT_PRICE's multipliers of the mark price (None: the
+    symbol has no such filter)."""
 
     symbol: str
     tick_size: Decimal
@@ -29,6 +39,8 @@ class SymbolFilters:
     market_step_size: Decimal | None = None
     market_min_qty: Decimal | None = None
     market_max_qty: Decimal | None = None
+    percent_up: Decimal | None = None
+    percent_down: Decimal | None = None
 
     def round_price(self, price: Decimal | float, *, up: bool = False) -> Decimal:
         """Snap a price to the tick grid (which Binance counts from minPrice): down by
@@ -76,6 +88,41 @@ class SymbolFilters:
             )
 
 
+    def check_percent_price(
+        self, side: Side, price: Decimal, mark: Decimal, *, market: bool = False
+    ) -> None:
+        """Raise FilterViolation if `price` is outside PERCENT_PRICE's band around `mark`.
+
+        Binance bounds a BUY from above (price <= mark x multiplierUp) and a SELL from below
+        (price >= mark x multiplierDown). For a MARKET order `price` is the best counter price
+        it would take, refused with -4131. Without a mark (no price yet) nothing is checked.
+        """
+        if mark <= 0:
+            return
+        if side is Side.BUY and self.percent_up is not None:
+            bound = mark * self.percent_up
+            if price > bound:
+                raise FilterViolation(
+                    MARKET_OUTSIDE_BAND if market else PRICE_ABOVE_BAND,
+                    _band_message(self.symbol, market, "higher", bound, self.tick_size),
+                )
+        if side is Side.SELL and self.percent_down is not None:
+            bound = mark * self.percent_down
+            if price < bound:
+                raise FilterViolation(
+                    MARKET_OUTSIDE_BAND if market else PRICE_BELOW_BAND,
+                    _band_message(self.symbol, market, "lower", bound, self.tick_size),
+                )
+
+
+def _band_message(symbol: str, market: bool, way: str, bound: Decimal, tick: Decimal) -> str:
+    if market:
+        return (
+            f"{symbol}: the counterparty's best price does not meet the PERCENT_PRICE filter limit."
+        )
+    return f"{symbol}: limit price can't be {way} than {bound.quantize(tick)}."
+
+
 def _to_grid(value: Decimal, step: Decimal, up: bool) -> Decimal:
     units = (value / step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
     return (units * step).quantize(step)
@@ -95,7 +142,8 @@ def filters_from_exchange_info(payload: dict) -> dict[str, SymbolFilters]:
             raise ValueError(f"exchangeInfo: {sym.get('symbol')} lacks filter {missing}") from None
         market = by_type.get("MARKET_LOT_SIZE", {})
         notional = by_type.get("MIN_NOTIONAL", {})
-        for block in (price, lot, market, notional):
+        percent = by_type.get("PERCENT_PRICE", {})
+        for block in (price, lot, market, notional, percent):
             for key, value in block.items():
                 numeric = key != "filterType" and isinstance(value, str)
                 if numeric and not Decimal(value).is_finite():
@@ -112,6 +160,8 @@ def filters_from_exchange_info(payload: dict) -> dict[str, SymbolFilters]:
             market_step_size=Decimal(market["stepSize"]).normalize() if market else None,
             market_min_qty=Decimal(market["minQty"]) if market else None,
             market_max_qty=Decimal(market["maxQty"]) if market else None,
+            percent_up=Decimal(percent["multiplierUp"]) if percent else None,
+            percent_down=Decimal(percent["multiplierDown"]) if percent else None,
         )
     return result
 

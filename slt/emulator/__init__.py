@@ -10,9 +10,12 @@ Clock port. Module guide:
 - server: the Emulator and its REST pipeline; config: EmulatorConfig
 - auth, limits, errors, params: request checks, weights, error answers, parameter parsing
 - rest_market, rest_account, rest_trade: endpoint handlers and their route tables
+- ws_api: the WebSocket API (/ws-fapi/v1) over the same handlers
 - venue, orders: trading through the FakeExchange and Binance's order records
+- history: the account's trades and income (userTrades, income)
 - market: quotes, candles, market streams; streams, listen_keys: WebSocket hub, user stream key
-- payloads: wire shapes; faults: chaos switches; ledger: requests and fills for assertions
+- payloads, wire_history: wire shapes; ledger: requests and fills for assertions
+- faults: chaos switches; control: the same switches from another process (HTTP, schedules)
 - replay_pump: `replay_into`; cli: `run_emulator` (`slt emulator`)
 """
 

@@ -6,16 +6,23 @@ slt.adapters.replay). Market time is data time moved by a whole number of bar in
 the replay starts at the current minute, bars stay on their interval grid, and at `--speed 1`
 market time is wall time. At other speeds market time runs at the replay's pace while server
 time (`/fapi/v1/time`, which signatures are checked against) stays wall time.
+
+The fault switches are served on `/_emulator/faults` behind a bearer token (`--control-token`,
+else SLT_EMULATOR_TOKEN, else one made up and printed at start); `--faults FILE` applies a
+schedule of them (see slt.emulator.control).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from slt.adapters.replay import (
     DataSource,
@@ -30,11 +37,18 @@ from slt.adapters.replay.layout import Kind, plan_source
 from slt.domain.filters import SymbolFilters, inferred_filters
 from slt.domain.values import Bar
 from slt.emulator.config import EmulatorConfig, bundled_filters
+from slt.emulator.control import (
+    CONTROL_PREFIX,
+    Command,
+    load_schedule,
+    run_schedule,
+)
 from slt.emulator.replay_pump import replay_into
 from slt.emulator.server import Emulator
 from slt.simulator.run import bundled_sources
 
 QUOTES_ONLY_GRID_MS = 1_000
+TOKEN_ENV = "SLT_EMULATOR_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,7 @@ async def serve(
     spread_bps: float,
     stop: asyncio.Event,
     ready: Callable[[Emulator], None] = lambda _: None,
+    schedule: Sequence[Command] = (),
 ) -> int:
     """Run the emulator on `session` until `stop` is set; return the quotes pushed."""
     emulator = Emulator(config)
@@ -103,10 +118,14 @@ async def serve(
     pump = emulator.clock.spawn(
         replay_into(emulator, replay, speed, offset_ms=offset, origin_ms=now), "emulator-replay"
     )
+    faults = emulator.clock.spawn(
+        run_schedule(emulator.faults, emulator.clock, schedule), "emulator-faults"
+    )
     try:
         ready(emulator)
         await stop.wait()
     finally:
+        faults.cancel()
         pump.cancel()
         await emulator.stop()
         replay.close()
@@ -132,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--spread-bps", type=float, default=1.0, help="spread of quotes made from klines"
     )
+    parser.add_argument(
+        "--faults", type=Path, metavar="FILE", help="TOML or JSON schedule of fault switches"
+    )
+    parser.add_argument(
+        "--control-token",
+        help=f"bearer token of {CONTROL_PREFIX}/faults (default: ${TOKEN_ENV}, else a new one)",
+    )
     return parser
 
 
@@ -143,9 +169,11 @@ def run_emulator(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--speed {args.speed} must be positive")
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         session = plan_session(sources, max(args.warmup_bars, 0))
-    except (ReplayError, ValueError) as error:
+        schedule = load_schedule(args.faults) if args.faults else []
+    except (ReplayError, ValueError) as error:  # FaultSpecError is a ValueError
         print(f"slt emulator: {error}", file=sys.stderr)
         return 2
+    token = args.control_token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
     defaults = EmulatorConfig(filters=session.filters)
     config = EmulatorConfig(
         host=args.host,
@@ -153,13 +181,18 @@ def run_emulator(argv: Sequence[str] | None = None) -> int:
         api_key=args.key or defaults.api_key,
         api_secret=args.secret or defaults.api_secret,
         filters=session.filters,
+        control_token=token,
     )
-    asyncio.run(_until_interrupted(session, config, args.speed, args.spread_bps))
+    asyncio.run(_until_interrupted(session, config, args.speed, args.spread_bps, schedule))
     return 0
 
 
 async def _until_interrupted(
-    session: Session, config: EmulatorConfig, speed: float, spread_bps: float
+    session: Session,
+    config: EmulatorConfig,
+    speed: float,
+    spread_bps: float,
+    schedule: Sequence[Command],
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,8 +204,18 @@ async def _until_interrupted(
             f"Binance USDT-M emulator: REST {emulator.rest_url}  WS {emulator.ws_url}\n"
             f"symbols: {', '.join(session.filters)}\n"
             f"api key: {config.api_key}\napi secret: {config.api_secret}\n"
+            f"control: {emulator.rest_url}{CONTROL_PREFIX}/faults  token: {config.control_token}\n"
+            f"fault schedule: {len(schedule)} switch(es)\n"
             "Ctrl-C stops it.",
             flush=True,
         )
 
-    await serve(session, config, speed=speed, spread_bps=spread_bps, stop=stop, ready=announce)
+    await serve(
+        session,
+        config,
+        speed=speed,
+        spread_bps=spread_bps,
+        stop=stop,
+        ready=announce,
+        schedule=schedule,
+    )

@@ -58,3 +58,5 @@ class EmulatorConfig:
     ws_max_incoming_per_s: int = 10
     ws_heartbeat_s: float = 180.0
     ws_outbox_max: int = 10_000  # a client this far behind is disconnected, as Binance does
+    # Control endpoint (/_emulator/...): served only with a token
+    control_token: str | None = None

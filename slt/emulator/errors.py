@@ -39,7 +39,13 @@ MARGIN_TYPE_WITH_POSITION = -4048
 INVALID_CLIENT_ID = -4015
 DUPLICATE_CLIENT_ID = -4116
 INVALID_DEPTH_LIMIT = -4021
+NO_NEED_TO_CHANGE_POSITION_SIDE = -4059
 POSITION_SIDE_NOT_MATCH = -4061
+POSITION_SIDE_OPEN_ORDERS = -4067
+POSITION_SIDE_POSITIONS = -4068
+ASSET_MODE_ALREADY_SET = -4171
+INVALID_CLOSE_POSITION = -4136
+NO_NEED_TO_MODIFY = -5027
 STOP_ORDER_SWITCH_ALGO = -4120
 POST_ONLY_REJECT = -5022
 
@@ -73,6 +79,14 @@ MESSAGES: dict[int, str] = {
     DUPLICATE_CLIENT_ID: "ClientOrderId is duplicated.",
     INVALID_DEPTH_LIMIT: "Invalid depth limit.",
     POSITION_SIDE_NOT_MATCH: "Order's position side does not match user's setting.",
+    NO_NEED_TO_CHANGE_POSITION_SIDE: "No need to change position side.",
+    POSITION_SIDE_OPEN_ORDERS: "Position side cannot be changed if there exists open orders.",
+    POSITION_SIDE_POSITIONS: "Position side cannot be changed if there exists position.",
+    ASSET_MODE_ALREADY_SET: "Adjusted asset mode is currently set and does not need to be "
+    "adjusted repeatedly.",
+    NO_NEED_TO_MODIFY: "No need to modify the order.",
+    # As third-party logs quote it (the error-code page lists only -4020's wording).
+    INVALID_CLOSE_POSITION: "Target strategy invalid for orderType %s,closePosition true",
     STOP_ORDER_SWITCH_ALGO: "Order type not supported for this endpoint. Please use the Algo "
     "Order API endpoints instead.",
     POST_ONLY_REJECT: "Due to the order could not be executed as maker, the Post Only order "

@@ -175,6 +175,16 @@ class Faults:
         """Send each of the next `count` user-data events twice."""
         self._hub.duplicate_next_user_event(count)
 
+    def clear(self) -> None:
+        """Switch every fault off: pending failures, shares, throttles, the ban, delays,
+        silence, malformed and duplicated messages."""
+        self._next.clear()
+        self._share = None
+        self._throttle = 0
+        self._limiter.ban_for(0)
+        self.rest_delay_ms = 0
+        self._hub.clear_faults()
+
     def expire_listen_key(self) -> None:
         """Expire the active listenKey now: listenKeyExpired is sent, PUT answers -1125."""
         self._keys.expire_now()

@@ -90,15 +90,43 @@ WEIGHTS: dict[tuple[str, str], Fixed | BySymbol | ByLimit] = {
     ("DELETE", "/fapi/v1/algoOrder"): Fixed(1),
     ("GET", "/fapi/v1/openAlgoOrders"): BySymbol(1, 40),
     ("DELETE", "/fapi/v1/algoOpenOrders"): Fixed(1),
+    ("GET", "/fapi/v1/ticker/price"): BySymbol(1, 2),
+    ("GET", "/fapi/v2/ticker/price"): BySymbol(1, 2),
+    ("GET", "/fapi/v1/markPriceKlines"): KLINES,
+    ("GET", "/fapi/v1/indexPriceKlines"): KLINES,
+    ("GET", "/fapi/v1/openInterest"): Fixed(1),
+    # fundingRate and fundingInfo draw on their own 500 per 5 min pool, not emulated.
+    ("GET", "/fapi/v1/fundingRate"): Fixed(0),
+    ("GET", "/fapi/v1/fundingInfo"): Fixed(0),
+    ("GET", "/fapi/v1/aggTrades"): Fixed(20),
+    ("POST", "/fapi/v1/positionSide/dual"): Fixed(1),
+    ("GET", "/fapi/v1/multiAssetsMargin"): Fixed(30),
+    ("POST", "/fapi/v1/multiAssetsMargin"): Fixed(1),
+    ("GET", "/fapi/v1/leverageBracket"): Fixed(1),
+    ("GET", "/fapi/v1/symbolConfig"): Fixed(5),
+    ("GET", "/fapi/v1/commissionRate"): Fixed(20),
+    ("GET", "/fapi/v1/income"): Fixed(30),
+    ("POST", "/fapi/v1/order/test"): Fixed(0),
+    ("PUT", "/fapi/v1/order"): Fixed(0),
+    ("POST", "/fapi/v1/batchOrders"): Fixed(5),
+    ("DELETE", "/fapi/v1/batchOrders"): Fixed(1),
+    ("GET", "/fapi/v1/allOrders"): Fixed(5),
+    ("GET", "/fapi/v1/allAlgoOrders"): Fixed(5),
+    ("GET", "/fapi/v1/userTrades"): Fixed(5),
+    ("POST", "/fapi/v1/countdownCancelAll"): Fixed(10),
     ("POST", "/fapi/v1/listenKey"): Fixed(1),
     ("PUT", "/fapi/v1/listenKey"): Fixed(1),
     ("DELETE", "/fapi/v1/listenKey"): Fixed(1),
 }
 
-# Endpoints that count on the ORDERS limits (1 each on the 10 s and the 1 min counter).
-ORDER_COUNTED: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder")}
-)
+# Endpoints that count on the ORDERS limits: (on the 10 s counter, on the 1 min counter).
+ORDER_COUNTS: dict[tuple[str, str], tuple[int, int]] = {
+    ("POST", "/fapi/v1/order"): (1, 1),
+    ("PUT", "/fapi/v1/order"): (1, 1),
+    ("POST", "/fapi/v1/batchOrders"): (5, 1),
+    ("POST", "/fapi/v1/algoOrder"): (1, 1),
+}
+NOT_AN_ORDER = (0, 0)
 
 
 def too_many_requests(peer: str, limit: int, retry_after_s: int) -> ApiError:
@@ -142,8 +170,9 @@ class RateLimiter:
         self._roll(self._clock.now_ms())
         return self._weight
 
-    def admit(self, weight: int, orders: int, peer: str) -> None:
-        """Count a request; raise the 429 or 418 ApiError that Binance would answer it with."""
+    def admit(self, weight: int, orders: tuple[int, int], peer: str) -> None:
+        """Count a request of `weight` and `orders` (on the 10 s and the 1 min counter); raise
+        the 429 or 418 ApiError that Binance would answer it with."""
         now = self._clock.now_ms()
         self._roll(now)
         if now < self._ban_until_ms:
@@ -157,8 +186,8 @@ class RateLimiter:
             window_end = (self._minute + 1) * MINUTE_MS
             self._retry_at_ms = window_end
             raise too_many_requests(peer, self._config.weight_limit, _seconds(window_end - now))
-        if orders:
-            self._count_orders(orders)
+        if orders != NOT_AN_ORDER:
+            self._count_orders(*orders)
 
     def ban_for(self, ms: int) -> None:
         self._ban_until_ms = self._clock.now_ms() + ms
@@ -171,16 +200,16 @@ class RateLimiter:
             out[ORDERS_1M_HEADER] = str(self._orders_1m)
         return out
 
-    def _count_orders(self, orders: int) -> None:
+    def _count_orders(self, ten_s: int, minute: int) -> None:
         config = self._config
-        for count, limit, period in (
-            (self._orders_10s, config.order_limit_10s, "10 SECOND"),
-            (self._orders_1m, config.order_limit_1m, "1 MINUTE"),
+        for count, orders, limit, period in (
+            (self._orders_10s, ten_s, config.order_limit_10s, "10 SECOND"),
+            (self._orders_1m, minute, config.order_limit_1m, "1 MINUTE"),
         ):
             if count + orders > limit:
                 raise api_error(errors.TOO_MANY_ORDERS, limit, period, status=429)
-        self._orders_10s += orders
-        self._orders_1m += orders
+        self._orders_10s += ten_s
+        self._orders_1m += minute
 
     def _roll(self, now: int) -> None:
         minute, ten_s = now // MINUTE_MS, now // 10_000

@@ -13,6 +13,7 @@ from slt.emulator.errors import api_error
 from slt.ports.clock import Clock
 
 _ALPHABET = string.ascii_letters + string.digits
+LISTEN_KEY_LENGTH = 64
 
 
 class ListenKeys:
@@ -28,7 +29,7 @@ class ListenKeys:
         """POST: the active key extended, or a new one."""
         self._expire_due()
         if self._key is None:
-            self._key = "".join(secrets.choice(_ALPHABET) for _ in range(64))
+            self._key = "".join(secrets.choice(_ALPHABET) for _ in range(LISTEN_KEY_LENGTH))
         self._extend()
         return self._key
 

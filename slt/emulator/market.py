@@ -5,7 +5,8 @@ Candles are kept per symbol at one base interval: the interval of the history lo
 high/low/close and its bid size counts as traded volume. The replay spreads a kline's volume
 over the four quotes it makes of the bar, so replayed klines come back with their own volume.
 Any interval that is a whole multiple of the base interval is served by aggregating base bars;
-others are refused with -1120.
+others are refused with -1120. In the same spirit each quote is a trade at its mid for its bid
+size on the `@trade` and `@aggTrade` streams: the market's only prints are its quotes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ INTERVALS_MS: dict[str, int] = {
     "1w": 7 * DAY_MS,
 }
 MARK_PERIODS_MS = {"markPrice": 3_000, "markPrice@1s": 1_000}
+# 24-hour ticker streams push at most this often (Binance: 2 s for ticker and miniTicker).
+TICKER_PERIOD_MS = 2_000
+TICKER_STREAMS = ("ticker", "miniTicker")
 
 
 class IntervalUnavailable(ValueError):
@@ -168,6 +172,14 @@ class Candles:
     def last_ts(self, symbol: str) -> int:
         return self._complete_until.get(symbol, 0)
 
+    def first_ts(self, symbol: str) -> int | None:
+        opens = self._opens.get(symbol)
+        return opens[0] if opens else None
+
+    def base_ms(self, symbol: str) -> int:
+        """The interval the symbol's candles are kept at."""
+        return self._base.get(symbol, self._default_base)
+
     def _ratio(self, symbol: str, interval_ms: int) -> int:
         base = self._base.get(symbol, self._default_base)
         if interval_ms % base:
@@ -245,10 +257,15 @@ class MarketState:
 
         publish(f"{name}@bookTicker", ticker)
         publish("!bookTicker", ticker)
+        publish(f"{name}@trade", lambda: payloads.trade_event(q, mid(q), uid, n, aggregate=False))
+        publish(f"{name}@aggTrade", lambda: payloads.trade_event(q, mid(q), uid, n, aggregate=True))
         for stream in subscribed(f"{name}@kline_"):
             self._publish_kline(q, stream, publish)
         for stream in subscribed(f"{name}@markPrice"):
             self._publish_mark(q, stream, publish)
+        for kind in TICKER_STREAMS:
+            for stream in subscribed(f"{name}@{kind}"):
+                self._publish_ticker(q, stream, kind, publish)
 
     def _publish_kline(self, q: Quote, stream: str, publish: Publish) -> None:
         """The forming bar; first the bar just closed, if this quote opened a new one."""
@@ -274,6 +291,20 @@ class MarketState:
                 send(closed)
         self._kline_open[stream] = bar.open_ms
         send(bar)
+
+    def _publish_ticker(self, q: Quote, stream: str, kind: str, publish: Publish) -> None:
+        """The rolling 24-hour statistics, from the candles, once per ticker period."""
+        if stream != f"{q.symbol.lower()}@{kind}":
+            return
+        if q.ts_ms - self._mark_sent.get(stream, -TICKER_PERIOD_MS) < TICKER_PERIOD_MS:
+            return
+        self._mark_sent[stream] = q.ts_ms
+        day = self.candles.window(q.symbol, q.ts_ms - DAY_MS, q.ts_ms + 1)
+        if day is None:
+            return
+        last = mid(q)
+        build = payloads.ticker_event if kind == "ticker" else payloads.mini_ticker_event
+        publish(stream, lambda: build(q.symbol, day, last, self._numbers, q.ts_ms))
 
     def _publish_mark(self, q: Quote, stream: str, publish: Publish) -> None:
         period = MARK_PERIODS_MS.get(stream.split("@", 1)[1])

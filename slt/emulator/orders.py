@@ -61,6 +61,12 @@ class WireOrder:
     executed: Decimal = ZERO
     cum_quote: Decimal = ZERO
     expiry_reason: int = ExpiryReason.NONE
+    # The engine knows a modified order under a new id (its old one is spent); "" = client_id.
+    engine_client_id: str = ""
+
+    @property
+    def engine_key(self) -> str:
+        return self.engine_client_id or self.client_id
 
     @property
     def avg_price(self) -> Decimal:

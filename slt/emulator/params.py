@@ -10,6 +10,7 @@ from decimal import Decimal
 from slt.domain.values import Side
 from slt.emulator import errors
 from slt.emulator.errors import ApiError, api_error, missing
+from slt.emulator.history import Window
 
 _DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 _DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
@@ -97,3 +98,27 @@ def order_ref(
             f"Param '{client_name}' or '{id_name}' must be sent, but both were empty/null!",
         )
     return order_id, client
+
+
+def wire_text(value: object) -> str:
+    """A JSON parameter value as a query string would carry it: true -> "true", 5 -> "5",
+    1e-05 -> "0.00001" (a JSON number is a decimal, never an exponent on the wire)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
+def window(call: Call, *, default_limit: int, max_limit: int) -> Window:
+    """startTime / endTime / limit of a history query, checked as Binance checks them."""
+    p = call.params
+    limit = integer(p, "limit")
+    if limit is None:
+        limit = default_limit
+    if not 1 <= limit <= max_limit:
+        raise api_error(errors.INVALID_PARAMETER, "limit")
+    start, end = integer(p, "startTime"), integer(p, "endTime")
+    if start is not None and end is not None and start > end:
+        raise api_error(errors.INVALID_PARAMETER, "startTime")
+    return Window(call.now_ms, start, end, limit)

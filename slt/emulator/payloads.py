@@ -350,6 +350,22 @@ def book_ticker_event(q: Quote, update_id: int, n: Numbers) -> Json:
     }
 
 
+def trade_event(
+    q: Quote, mid: Decimal, update_id: int, n: Numbers, *, aggregate: bool
+) -> Json:
+    """`<symbol>@trade` or `@aggTrade` [D:websocket-market-streams/Aggregate-Trade-Streams]: the
+    quote as a print at its mid for its bid size; the update id is the trade id."""
+    s = q.symbol
+    price, qty = n.price(s, mid), n.qty(s, q.bid_qty)
+    event: Json = {"e": "aggTrade" if aggregate else "trade", "E": q.ts_ms, "s": s}
+    if aggregate:
+        event.update(a=update_id, p=price, q=qty, f=update_id, l=update_id)
+    else:
+        event.update(t=update_id, p=price, q=qty, X="MARKET")
+    event.update(T=q.ts_ms, m=False)
+    return event
+
+
 def mark_price_event(
     symbol: str, mark: Decimal, funding_rate: Decimal, next_funding_ms: int, now_ms: int
 ) -> Json:
@@ -431,6 +447,48 @@ def kline_event(k: Kline, symbol: str, interval: str, n: Numbers, now_ms: int) -
     }
 
 
+def _day_change(day: Kline, last: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    """Price change, change in percent (3 decimals) and volume-weighted average price."""
+    change = last - day.open
+    percent = (change / day.open * 100).quantize(Decimal("0.001")) if day.open else ZERO
+    weighted = day.quote_volume / day.volume if day.volume else last
+    return change, percent, weighted
+
+
+def mini_ticker_event(symbol: str, day: Kline, last: Decimal, n: Numbers, now_ms: int) -> Json:
+    """`<symbol>@miniTicker`: the last 24 hours of bars and the last price."""
+    return {
+        "e": "24hrMiniTicker",
+        "E": now_ms,
+        "s": symbol,
+        "c": n.price(symbol, last),
+        "o": n.price(symbol, day.open),
+        "h": n.price(symbol, max(day.high, last)),
+        "l": n.price(symbol, min(day.low, last)),
+        "v": n.qty(symbol, day.volume),
+        "q": money(day.quote_volume),
+    }
+
+
+def ticker_event(symbol: str, day: Kline, last: Decimal, n: Numbers, now_ms: int) -> Json:
+    """`<symbol>@ticker` [D:websocket-market-streams/Individual-Symbol-Ticker-Streams]; trade
+    ids are unknown (the emulator has quotes, not trades)."""
+    change, percent, weighted = _day_change(day, last)
+    return {
+        **mini_ticker_event(symbol, day, last, n, now_ms),
+        "e": "24hrTicker",
+        "p": n.price(symbol, change),
+        "P": format(percent, "f"),
+        "w": n.price(symbol, weighted),
+        "Q": "0",
+        "O": day.open_ms,
+        "C": now_ms,
+        "F": 0,
+        "L": day.trades,
+        "n": day.trades,
+    }
+
+
 # -- market data (REST) ------------------------------------------------------------------------
 
 
@@ -496,9 +554,7 @@ def ticker_24hr_json(symbol: str, day: Kline | None, last: Decimal, n: Numbers) 
             "lastId": 0,
             "count": 0,
         }
-    change = last - day.open
-    percent = (change / day.open * 100).quantize(Decimal("0.001")) if day.open else ZERO
-    weighted = day.quote_volume / day.volume if day.volume else last
+    change, percent, weighted = _day_change(day, last)
     return {
         "symbol": symbol,
         "priceChange": n.price(symbol, change),

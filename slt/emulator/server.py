@@ -20,7 +20,7 @@ from aiohttp import web
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.domain.values import Bar, Quote
-from slt.emulator import payloads, rest_account, rest_market, rest_trade
+from slt.emulator import errors, payloads, rest_account, rest_market, rest_trade, ws_api
 from slt.emulator.auth import (
     SECURITY,
     Security,
@@ -30,10 +30,20 @@ from slt.emulator.auth import (
     signature_payload,
 )
 from slt.emulator.config import EmulatorConfig, bundled_exchange_info
+from slt.emulator.control import control_routes
 from slt.emulator.errors import ApiError
 from slt.emulator.faults import Faults, RestFault
 from slt.emulator.ledger import Ledger, OrderCall
-from slt.emulator.limits import ORDER_COUNTED, WEIGHTS, RateLimiter, too_many_requests
+from slt.emulator.limits import (
+    NOT_AN_ORDER,
+    ORDER_COUNTS,
+    ORDERS_1M_HEADER,
+    ORDERS_10S_HEADER,
+    WEIGHT_HEADER,
+    WEIGHTS,
+    RateLimiter,
+    too_many_requests,
+)
 from slt.emulator.listen_keys import ListenKeys
 from slt.emulator.market import MarketState
 from slt.emulator.params import Call
@@ -44,7 +54,13 @@ from slt.ports.clock import Clock
 
 Handler = Callable[[Call], Any]
 _ORDER_PATHS = frozenset(
-    {"/fapi/v1/order", "/fapi/v1/algoOrder", "/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"}
+    {
+        "/fapi/v1/order",
+        "/fapi/v1/batchOrders",
+        "/fapi/v1/algoOrder",
+        "/fapi/v1/allOpenOrders",
+        "/fapi/v1/algoOpenOrders",
+    }
 )
 _CLIENT_ID_PARAMS = ("newClientOrderId", "origClientOrderId", "clientAlgoId")
 _WS_PREFIXES = {
@@ -60,9 +76,11 @@ class Emulator:
 
     Attributes for tests: `exchange` (the FakeExchange that decides every outcome), `faults`
     (the chaos switches), `ledger` (order requests received, fills executed), `requests`
-    (a Counter of (method, path) of every REST request). Orders placed on `exchange` directly
-    execute, but only their ACCOUNT_UPDATE is streamed, at the next quote or request; place
-    orders over REST to see them reported.
+    (a Counter of (method, path) of every REST and WS API request), `venue.history` (the
+    account's trades and income). With `config.control_token` the switches are also served
+    on /_emulator/faults for other processes (see slt.emulator.control). Orders placed on
+    `exchange` directly execute, but only their ACCOUNT_UPDATE is streamed, at the next quote
+    or request; place orders over REST to see them reported.
     """
 
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
@@ -107,6 +125,11 @@ class Emulator:
         app = web.Application()
         for (method, path), handler in self._handlers.items():
             app.router.add_route(method, path, partial(self._serve, method, path, handler))
+        if self.config.control_token:
+            routes = control_routes(self.config.control_token, self.faults, self._state)
+            for method, path, control in routes:
+                app.router.add_route(method, path, control)
+        app.router.add_get(ws_api.WS_API_PATH, self._ws_api)
         for route, prefix in _WS_PREFIXES.items():
             for suffix, combined in (("/ws", False), ("/ws/{tail:.+}", False), ("/stream", True)):
                 app.router.add_get(prefix + suffix, self._ws(route, combined))
@@ -153,6 +176,17 @@ class Emulator:
     def dual_side_position(self, value: bool) -> None:
         self.venue.dual_side_position = value
 
+    def _state(self) -> dict[str, Any]:
+        """What a test in another process asserts on (GET /_emulator/state)."""
+        return {
+            "requests": sum(self.requests.values()),
+            "order_calls": len(self.ledger.calls),
+            "sent_twice": self.ledger.sent_twice(),
+            "fills": len(self.ledger.fills),
+            "ws_connections": self.streams.connections,
+            "ws_opened": self.streams.opened,
+        }
+
     # -- market data -----------------------------------------------------------------------
 
     def push_quote(self, q: Quote) -> None:
@@ -172,10 +206,19 @@ class Emulator:
     def _bind(self, numbers: Numbers) -> dict[tuple[str, str], Handler]:
         apis: list[tuple[object, dict[tuple[str, str], Callable[..., Any]]]] = [
             (
-                rest_market.MarketApi(self.config, self.market, numbers, bundled_exchange_info()),
+                rest_market.MarketApi(
+                    self.config,
+                    self.market,
+                    numbers,
+                    bundled_exchange_info(),
+                    self.venue.open_interest,
+                ),
                 rest_market.ROUTES,
             ),
-            (rest_account.AccountApi(self.venue, self.listen_keys, numbers), rest_account.ROUTES),
+            (
+                rest_account.AccountApi(self.venue, self.listen_keys, numbers, self.config),
+                rest_account.ROUTES,
+            ),
             (rest_trade.TradeApi(self.venue, self.config.filters, numbers), rest_trade.ROUTES),
         ]
         return {key: partial(fn, api) for api, routes in apis for key, fn in routes.items()}
@@ -200,7 +243,7 @@ class Emulator:
             self._record(key, params, response.status, code)
         if self.faults.rest_delay_ms:
             await self.clock.sleep(self.faults.rest_delay_ms / 1000)
-        response.headers.update(self.limiter.headers(orders=key in ORDER_COUNTED))
+        response.headers.update(self.limiter.headers(orders=key in ORDER_COUNTS))
         return response
 
     def _answer(
@@ -212,30 +255,53 @@ class Emulator:
         raw_query: str,
         raw_body: str,
     ) -> tuple[web.Response, int | None]:
+        body, status, headers, code = self.execute(
+            key,
+            handler,
+            params,
+            peer=request.remote or self.config.host,
+            api_key=request.headers.get("X-MBX-APIKEY"),
+            signed=signature_payload(raw_query, raw_body),
+        )
+        return _json(body, status, headers), code
+
+    def execute(
+        self,
+        key: tuple[str, str],
+        handler: Handler,
+        params: dict[str, str],
+        *,
+        peer: str,
+        api_key: str | None,
+        signed: str,
+    ) -> tuple[Any, int, dict[str, str], int | None]:
+        """Limits, key, signature (over `signed`), then the handler: (body, HTTP status,
+        headers, Binance error code or None). The one pipeline of REST and the WS API."""
         config = self.config
-        peer = request.remote or config.host
         try:
             retry_after = self.faults.draw_throttle()
             if retry_after is not None:
                 raise too_many_requests(peer, config.weight_limit, retry_after)
-            self.limiter.admit(WEIGHTS[key](params), 1 if key in ORDER_COUNTED else 0, peer)
+            orders = ORDER_COUNTS.get(key, NOT_AN_ORDER)
+            self.limiter.admit(WEIGHTS[key](params), orders, peer)
             security = SECURITY[key]
             if security is not Security.NONE:
-                check_api_key(request.headers.get("X-MBX-APIKEY"), config.api_key, peer)
+                check_api_key(api_key, config.api_key, peer)
             now = self.clock.now_ms()
             if security is Security.SIGNED:
                 check_signed(
                     params,
-                    signature_payload(raw_query, raw_body),
+                    signed,
                     secret=config.api_secret,
                     now_ms=now,
                     recv_window_default=config.recv_window_default,
                     recv_window_max=config.recv_window_max,
                     max_ahead_ms=config.max_ahead_ms,
                 )
-            return _json(handler(Call(params, now))), None
+            self.venue.expire_countdowns()
+            return handler(Call(params, now)), 200, {}, None
         except ApiError as refused:
-            return _json(refused.body(), refused.status, refused.headers), refused.code
+            return refused.body(), refused.status, refused.headers, refused.code
 
     def _record(
         self, key: tuple[str, str], params: dict[str, str], status: int, code: int | None
@@ -246,6 +312,38 @@ class Emulator:
                 self.clock.now_ms(), key[0], key[1], params.get("symbol", ""), client, status, code
             )
         )
+
+    # -- WebSocket API ---------------------------------------------------------------------
+
+    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
+        peer = request.remote or self.config.host
+
+        def execute(
+            key: tuple[str, str], params: dict[str, str], api_key: str | None, signed: str
+        ) -> tuple[Any, int, int | None]:
+            self.requests[key] += 1
+            fault = self.faults.draw(key[1])
+            if fault is None or fault.after_execution:
+                body, status, _, code = self.execute(
+                    key, self._handlers[key], params, peer=peer, api_key=api_key, signed=signed
+                )
+            if fault is not None:
+                body, status, code = _fault_frame(fault)
+            if key[1] in _ORDER_PATHS:
+                self._record(key, params, status, code)
+            return body, status, code
+
+        return await ws_api.serve(request, execute, self._rate_limits)
+
+    def _rate_limits(self) -> list[dict[str, Any]]:
+        """The WS API's `rateLimits`: the counters REST sends as X-MBX-* headers."""
+        counts = self.limiter.headers(orders=True)
+        config = self.config
+        return [
+            _rate_limit("REQUEST_WEIGHT", "MINUTE", 1, config.weight_limit, counts[WEIGHT_HEADER]),
+            _rate_limit("ORDERS", "SECOND", 10, config.order_limit_10s, counts[ORDERS_10S_HEADER]),
+            _rate_limit("ORDERS", "MINUTE", 1, config.order_limit_1m, counts[ORDERS_1M_HEADER]),
+        ]
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -261,10 +359,29 @@ class Emulator:
         self.streams.announce_expiry(key, payloads.listen_key_expired(key, self.clock.now_ms()))
 
 
+def _rate_limit(kind: str, interval: str, num: int, limit: int, count: str) -> dict[str, Any]:
+    return {
+        "rateLimitType": kind,
+        "interval": interval,
+        "intervalNum": num,
+        "limit": limit,
+        "count": int(count),
+    }
+
+
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
     )
+
+
+def _fault_frame(fault: RestFault) -> tuple[Any, int, int]:
+    """A REST fault as the WS API answers it: the same status and {code, msg}."""
+    answer = fault.answer
+    if answer.content_type == "application/json":
+        body = orjson.loads(answer.body)
+        return body, answer.status, body["code"]
+    return {"code": errors.UNKNOWN, "msg": answer.body}, answer.status, errors.UNKNOWN
 
 
 def _fault_response(fault: RestFault) -> web.Response:

@@ -1,11 +1,13 @@
 """WebSocket market and user-data streams on Binance's routes (BINANCE.md §7, §8).
 
-Routes: `/public/...` delivers bookTicker (and depth) streams, `/market/...` klines and mark
-prices, `/private/...` user data. Each serves raw `/ws/<stream>[/<stream>...]` and combined
-`/stream?streams=a/b` connections, and takes SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS /
-SET_PROPERTY / GET_PROPERTY frames. A stream subscribed on the wrong route is accepted and stays
-silent, as on Binance; the legacy root `/ws` and `/stream` deliver only `/public` streams, and
-`/ws/<listenKey>` user data.
+Routes: `/public/...` delivers bookTicker, trade (and depth) streams, `/market/...` klines,
+aggregate trades, tickers and mark prices, `/private/...` user data. Each serves raw
+`/ws/<stream>[/<stream>...]` and combined `/stream?streams=a/b` connections, and takes
+SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY frames. A stream
+subscribed on the wrong route is accepted and stays silent, as on Binance; the legacy root
+`/ws` and `/stream` deliver only `/public` streams, and `/ws/<listenKey>` user data. A path
+segment that names no stream (`/market/ws/0`) is the client's own connection id: accepted, as
+Binance accepts it, and ignored.
 
 Limits as Binance's: at most `ws_max_streams` streams per connection, `ws_max_incoming_per_s`
 incoming frames per second (more closes the connection with 1008), server pings every
@@ -31,12 +33,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from slt.emulator import errors
 from slt.emulator.config import EmulatorConfig
-from slt.emulator.listen_keys import ListenKeys
+from slt.emulator.listen_keys import LISTEN_KEY_LENGTH, ListenKeys
 from slt.emulator.payloads import Json
 from slt.ports.clock import Clock
 
 _STREAM_NAME = re.compile(r"(![A-Za-z]+|[a-z0-9_]+@[A-Za-z0-9_]+)(@[A-Za-z0-9_]+)*")
-_PUBLIC_STREAM = re.compile(r"bookTicker|@depth|@rpiDepth")
+_PUBLIC_STREAM = re.compile(r"bookTicker|@depth|@rpiDepth|@trade$")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -57,6 +59,10 @@ class Malformed(StrEnum):
     WRONG_TYPES = "wrong_types"  # decimal strings sent as numbers, integers as strings
     NAN = "nan"  # every decimal string replaced by "NaN"
     UNKNOWN_EVENT = "unknown_event"  # an extra event of an unknown type before the message
+
+
+def _looks_like_stream(segment: str) -> bool:
+    return "@" in segment or segment.startswith("!")
 
 
 def delivered_on(route: Route, stream: str) -> bool:
@@ -81,6 +87,7 @@ class Connection:
 class StreamHub:
     def __init__(self, config: EmulatorConfig, clock: Clock, listen_keys: ListenKeys) -> None:
         self.silent = False
+        self.opened = 0  # connections accepted since start (reconnections show here)
         self._config = config
         self._clock = clock
         self._keys = listen_keys
@@ -101,6 +108,12 @@ class StreamHub:
 
     def duplicate_next_user_event(self, count: int) -> None:
         self._duplicates += count
+
+    def clear_faults(self) -> None:
+        self.silent = False
+        self._duplicates = 0
+        for pending in self._malformed.values():
+            pending.clear()
 
     async def drop_all(self, *, abrupt: bool) -> None:
         """Close every connection: `abrupt` cuts TCP (the client sees 1006), else 1001."""
@@ -189,6 +202,7 @@ class StreamHub:
         await ws.prepare(request)
         conn = Connection(request, ws, route, combined, events=events)
         self._connections.add(conn)
+        self.opened += 1
         self._subscribe(conn, streams)
         conn.listen_keys.update(dict.fromkeys(keys))
         writer = asyncio.get_running_loop().create_task(self._write(conn))
@@ -217,15 +231,18 @@ class StreamHub:
     def _url_subscriptions(
         self, request: web.Request, route: Route, combined: bool
     ) -> tuple[list[str], list[str], frozenset[str] | None]:
-        tail = request.match_info.get("tail", "")
-        names = [s for s in tail.split("/") if s]
+        tail = [s for s in request.match_info.get("tail", "").split("/") if s]
+        keys = request.query.getall("listenKey", [])
+        if route is Route.PRIVATE:
+            keys, tail = keys + tail, []
+        names = [s for s in tail if _looks_like_stream(s)]
+        others = [s for s in tail if not _looks_like_stream(s)]
+        if route is Route.ROOT:
+            keys += [s for s in others if len(s) == LISTEN_KEY_LENGTH]
+        # Any other path segment is a client's own connection id (ccxt opens `/ws/0`, `/ws/1`,
+        # ... and subscribes by frame): Binance accepts it and streams nothing for it.
         if combined:
             names += [s for s in request.query.get("streams", "").split("/") if s]
-        keys = request.query.getall("listenKey", [])
-        if route is Route.PRIVATE or (
-            route is Route.ROOT and names and "@" not in names[0] and not names[0].startswith("!")
-        ):
-            keys, names = keys + names, []
         for key in keys:
             if not self._keys.is_active(key):
                 raise errors.api_error(errors.INVALID_LISTEN_KEY)

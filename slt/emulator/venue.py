@@ -18,7 +18,15 @@ Choices where Binance leaves room:
   there is no position to reduce.
 - IOC/FOK limits that do not cross the book are accepted and at once EXPIRED (er=2); GTX ones
   that would cross are refused with -5022. GTD and RPI are refused with -1115.
-- Hedge mode is not emulated: with dualSidePosition on, every order gets -4061.
+- Hedge mode is not emulated: with dualSidePosition on, every order gets -4061. Margin is
+  cross and single-asset only: switching to ISOLATED or multi-assets mode is refused.
+- PERCENT_PRICE is judged against the mark price (the mid of the book) with slt's own
+  filter check; closePosition belongs to the algo service and is refused on /fapi/v1/order.
+- A modified (PUT) order keeps its ids; the engine replaces it under a new engine id, so
+  the amended order's fills still report the order the client knows.
+- countdownCancelAll deadlines are checked on every quote and request (the emulator has no
+  timer of its own for them): the open orders of a symbol are cancelled at the first of those
+  after the deadline.
 """
 
 from __future__ import annotations
@@ -31,11 +39,12 @@ from typing import Any, TypeVar
 
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.fake_exchange.exchange import KNOCKED_OUT, NO_MARGIN
-from slt.domain.filters import SymbolFilters
+from slt.domain.filters import FilterViolation, SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
 from slt.domain.values import ExchangePosition, Quote, Side
 from slt.emulator import errors, payloads
 from slt.emulator.errors import ApiError, api_error
+from slt.emulator.history import AccountHistory
 from slt.emulator.ledger import FillSent, Ledger
 from slt.emulator.market import MarketState
 from slt.emulator.orders import ZERO, AlgoOrder, AlgoStatus, ExpiryReason, WireOrder
@@ -130,18 +139,23 @@ class Venue:
         self._ledger = ledger
         self._emit = emit
         self._default_leverage = default_leverage
+        self.created_ms = clock.now_ms()
+        self.history = AccountHistory()
+        self._countdowns: dict[str, int] = {}  # symbol -> cancel-all deadline (ms)
         self._leverage: dict[str, int] = {}
         self._margin_types: dict[str, str] = {}  # symbol -> ISOLATED / CROSSED
         self._realized: dict[str, Decimal] = {}
         self._position_ms: dict[str, int] = {}
         self._orders: dict[int, WireOrder] = {}
         self._by_client: dict[tuple[str, str], WireOrder] = {}
+        self._by_engine_key: dict[tuple[str, str], WireOrder] = {}
         self._open: dict[int, WireOrder] = {}
         self._algos: dict[int, AlgoOrder] = {}
         self._algo_by_client: dict[str, AlgoOrder] = {}
         self._algo_by_engine_key: dict[tuple[str, str], AlgoOrder] = {}
         self._open_algos: dict[int, AlgoOrder] = {}
         self._last_algo_id = 0
+        self._last_amendment = 0
         self._pending: list[_Execution] = []
         exchange.add_fill_listener(self._on_fill)
 
@@ -151,11 +165,14 @@ class Venue:
         """Give the engine a quote and report what it filled, triggered or expired."""
         self._x.on_quote(q)
         self._settle(q.symbol)
+        if self._countdowns:
+            self.expire_countdowns()
 
     # -- orders ----------------------------------------------------------------------------
 
     def place_order(self, p: NewOrder) -> WireOrder:
         self._check_one_way()
+        self.check_percent_price(p)
         quote = self._market.quotes.get(p.symbol)
         crosses = (
             p.price is not None
@@ -199,7 +216,7 @@ class Venue:
         self._report(order, "NEW")
         self._settle(p.symbol)
         if p.time_in_force in IMMEDIATE and not order.status.is_final:
-            self._engine(self._x.cancel(order.symbol, order.client_id))
+            self._engine(self._x.cancel(order.symbol, order.engine_key))
             self._finish(order, OrderStatus.EXPIRED, ExpiryReason.IOC_REMAINDER)
         return order
 
@@ -207,9 +224,106 @@ class Venue:
         order = self._find(symbol, order_id, client_id)
         if order is None or order.status.is_final:
             raise api_error(errors.UNKNOWN_ORDER)
-        self._engine(self._x.cancel(symbol, order.client_id))
+        self._engine(self._x.cancel(symbol, order.engine_key))
         self._finish(order, OrderStatus.CANCELED)
         return order
+
+    def check_percent_price(self, p: NewOrder) -> None:
+        """PERCENT_PRICE against the mark: the limit price, or the touch a MARKET order takes."""
+        quote = self._market.quotes.get(p.symbol)
+        if p.price is not None:
+            price = p.price
+        elif quote is not None:
+            price = Decimal(repr(quote.ask if p.side is Side.BUY else quote.bid))
+        else:
+            return
+        try:
+            self._filters[p.symbol].check_percent_price(
+                p.side, price, self._market.mark(p.symbol), market=p.price is None
+            )
+        except FilterViolation as violation:
+            raise ApiError(violation.code, str(violation)) from None
+
+    def modify_order(
+        self,
+        symbol: str,
+        order_id: int | None,
+        client_id: str | None,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+    ) -> WireOrder:
+        """PUT /fapi/v1/order: a resting LIMIT order gets a new quantity and price in place."""
+        order = self._find(symbol, order_id, client_id)
+        if order is None or order.status.is_final:
+            raise api_error(errors.UNKNOWN_ORDER)
+        if side is not order.side:
+            raise ApiError(errors.INVALID_PARAMETER, "The side of an order cannot be modified.")
+        if order.type != str(OrderType.LIMIT):
+            raise ApiError(errors.INVALID_ORDER_TYPE, "Only LIMIT orders can be modified.")
+        if qty == order.qty and price == order.price:
+            raise api_error(errors.NO_NEED_TO_MODIFY)
+        if qty <= order.executed:
+            raise api_error(errors.INVALID_PARAMETER, "quantity")
+        self.check_percent_price(
+            NewOrder(order.client_id, symbol, order.side, OrderType.LIMIT, qty, price, "GTC", False)
+        )
+        self._engine(self._x.cancel(symbol, order.engine_key))
+        try:
+            self._rest_again(order, qty, price)
+        except ApiError:
+            # Refused as amended (margin, say): the order stays as it was, as on Binance.
+            self._rest_again(order, order.qty, order.price)
+            raise
+        order.qty, order.price, order.update_ms = qty, price, self._clock.now_ms()
+        self._report(order, "AMENDMENT")
+        self._settle(symbol)
+        return order
+
+    def _rest_again(self, order: WireOrder, qty: Decimal, price: Decimal) -> None:
+        """Put the unfilled rest of `order` on the engine at `qty`/`price`, under a new
+        engine id (the engine never reuses one)."""
+        self._last_amendment += 1
+        engine_key = f"{order.client_id[:20]}~amend{self._last_amendment}"
+        self._engine(
+            self._x.place(
+                OrderRequest(
+                    client_id=engine_key,
+                    symbol=order.symbol,
+                    side=order.side,
+                    type=OrderType.LIMIT,
+                    qty=qty - order.executed,
+                    price=price,
+                    reduce_only=order.reduce_only,
+                )
+            )
+        )
+        order.engine_client_id = engine_key
+        self._by_engine_key[(order.symbol, engine_key)] = order
+
+    def all_orders(self, symbol: str) -> list[WireOrder]:
+        self.check_symbol(symbol)
+        return [o for _, o in sorted(self._orders.items()) if o.symbol == symbol]
+
+    def all_algos(self, symbol: str) -> list[AlgoOrder]:
+        self.check_symbol(symbol)
+        return [a for _, a in sorted(self._algos.items()) if a.symbol == symbol]
+
+    def set_countdown(self, symbol: str, countdown_ms: int) -> None:
+        """Cancel every open order of `symbol` once `countdown_ms` pass without a new call
+        (0 switches the countdown off)."""
+        self.check_symbol(symbol)
+        if countdown_ms:
+            self._countdowns[symbol] = self._clock.now_ms() + countdown_ms
+        else:
+            self._countdowns.pop(symbol, None)
+
+    def expire_countdowns(self) -> None:
+        now = self._clock.now_ms()
+        for symbol, deadline in list(self._countdowns.items()):
+            if now >= deadline:
+                del self._countdowns[symbol]
+                self.cancel_all(symbol)
 
     def query_order(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder:
         order = self._find(symbol, order_id, client_id)
@@ -219,7 +333,7 @@ class Venue:
 
     def open_orders(self, symbol: str | None) -> list[WireOrder]:
         if symbol is not None:
-            self._check_symbol(symbol)
+            self.check_symbol(symbol)
         return [o for _, o in sorted(self._open.items()) if symbol in (None, o.symbol)]
 
     def cancel_all(self, symbol: str) -> None:
@@ -232,7 +346,7 @@ class Venue:
         self._check_one_way()
         if p.client_algo_id in self._algo_by_client:
             raise api_error(errors.DUPLICATE_CLIENT_ID)
-        filters = self._check_symbol(p.symbol)
+        filters = self.check_symbol(p.symbol)
         qty = p.qty if p.qty is not None else filters.round_qty(filters.max_qty)
         request = OrderRequest(
             client_id=p.client_algo_id,
@@ -300,7 +414,7 @@ class Venue:
 
     def open_algos(self, symbol: str | None) -> list[AlgoOrder]:
         if symbol is not None:
-            self._check_symbol(symbol)
+            self.check_symbol(symbol)
         return [a for _, a in sorted(self._open_algos.items()) if symbol in (None, a.symbol)]
 
     def cancel_all_algos(self, symbol: str) -> None:
@@ -310,13 +424,13 @@ class Venue:
     # -- account ---------------------------------------------------------------------------
 
     def set_leverage(self, symbol: str, leverage: int) -> int:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         self._leverage[symbol] = self._engine(self._x.set_leverage(symbol, leverage))
         return self._leverage[symbol]
 
     def set_margin_type(self, symbol: str, margin_type: str) -> None:
         """Binance's rules: the same type again is -4046; no change with orders or a position."""
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         if self._margin_types.get(symbol, "CROSSED") == margin_type:
             raise api_error(errors.NO_NEED_TO_CHANGE_MARGIN_TYPE)
         if self.has_open_orders(symbol):
@@ -342,10 +456,22 @@ class Venue:
     def charge_funding(self, symbol: str, amount: Decimal) -> None:
         """A funding settlement of signed `amount` USDT on `symbol` (negative: paid), reported
         as Binance does for cross margin: an ACCOUNT_UPDATE FUNDING_FEE with the balance only."""
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         self._x.credit(amount)
         wallet = self._engine(self._x.balance()).wallet
         self._emit(payloads.funding_update(wallet, symbol, amount, self._clock.now_ms()))
+    def leverage_of(self, symbol: str) -> int:
+        self.check_symbol(symbol)
+        return self._leverage.get(symbol, self._default_leverage)
+
+    def set_position_mode(self, dual: bool) -> None:
+        if dual == self.dual_side_position:
+            raise api_error(errors.NO_NEED_TO_CHANGE_POSITION_SIDE)
+        if self._open or self._open_algos:
+            raise api_error(errors.POSITION_SIDE_OPEN_ORDERS)
+        if any(p.qty for p in self._engine(self._x.positions())):
+            raise api_error(errors.POSITION_SIDE_POSITIONS)
+        self.dual_side_position = dual
 
     def account(self) -> AccountView:
         balance = self._engine(self._x.balance())
@@ -355,8 +481,14 @@ class Venue:
             available=balance.available,
             unrealized=balance.unrealized_pnl,
             positions=tuple(self._position(s, held.get(s)) for s in sorted(self._filters)),
-            update_ms=max(self._position_ms.values(), default=0),
+            # Clients skip assets never updated (0): a fresh account dates from its creation.
+            update_ms=max(self._position_ms.values(), default=self.created_ms),
         )
+
+    def open_interest(self, symbol: str) -> Decimal:
+        """The account is the only trader: open interest is the size of its position."""
+        held = self._engine(self._x.positions())
+        return next((abs(p.qty) for p in held if p.symbol == symbol), ZERO)
 
     def has_open_orders(self, symbol: str) -> bool:
         return any(o.symbol == symbol for o in self._open.values()) or any(
@@ -390,9 +522,10 @@ class Venue:
         self._position_ms[fill.symbol] = fill.ts_ms
         # An order placed on the engine directly (a test seeding the account) has no record:
         # only its effect on the account is reported.
-        order = self._by_client.get(key)
+        order = self._by_engine_key.get(key)
         if order is not None:
             self._record_fill(order, fill)
+        self.history.record_fill(fill, order.order_id if order is not None else 0)
         position = dataclasses.replace(ex.position, realized=realized, update_ms=fill.ts_ms)
         self._emit(payloads.account_update(ex.wallet, position, fill.ts_ms, self._n))
         self._ledger.fills.append(
@@ -461,7 +594,7 @@ class Venue:
         if not self._open and not self._open_algos:
             return  # the common case on the quote path
         for order in [o for o in self._open.values() if o.symbol == symbol]:
-            state = self._engine(self._x.query(order.symbol, order.client_id))
+            state = self._engine(self._x.query(order.symbol, order.engine_key))
             if state is not None and state.status is OrderStatus.EXPIRED:
                 reason = ExpiryReason.REDUCE_ONLY_KNOCKED_OUT if state.reason == KNOCKED_OUT else 0
                 self._finish(order, OrderStatus.EXPIRED, reason)
@@ -500,10 +633,11 @@ class Venue:
     def _register(self, order: WireOrder) -> None:
         self._orders[order.order_id] = order
         self._by_client[(order.symbol, order.client_id)] = order
+        self._by_engine_key[(order.symbol, order.engine_key)] = order
         self._open[order.order_id] = order
 
     def _find(self, symbol: str, order_id: int | None, client_id: str | None) -> WireOrder | None:
-        self._check_symbol(symbol)
+        self.check_symbol(symbol)
         if order_id is not None:
             order = self._orders.get(order_id)
             return order if order is not None and order.symbol == symbol else None
@@ -514,7 +648,8 @@ class Venue:
             return self._algos.get(algo_id)
         return self._algo_by_client.get(client_algo_id or "")
 
-    def _check_symbol(self, symbol: str) -> SymbolFilters:
+    def check_symbol(self, symbol: str) -> SymbolFilters:
+        """The symbol's filters; -1121 for a symbol the emulator does not serve."""
         filters = self._filters.get(symbol)
         if filters is None:
             raise api_error(errors.INVALID_SYMBOL)
