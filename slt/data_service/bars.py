@@ -115,6 +115,10 @@ class BarBuilder(MarketHistory):
         state.closed.append(bar)
         self._fresh.append((symbol, bar, state.indicators.update(bar)))
 
+    def has_closed(self, now_ms: int) -> bool:
+        """Whether `roll(now_ms)` may return bars (never False when it would)."""
+        return bool(self._fresh) or now_ms >= self._due_ms
+
     def roll(self, now_ms: int) -> list[tuple[str, Bar, Snapshot]]:
         """Close every quote-fed bar whose end has passed; return the bars closed since the
         last call with the indicators right after each, oldest first and, within one open
