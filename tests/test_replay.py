@@ -8,18 +8,21 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from slt.adapters.replay import (
     REORDER_WINDOW_MS,
     DataSource,
     ReplayError,
+    columnar,
     inspect_sources,
     open_replay,
     parse_data_arg,
     read_bars,
     time_span,
 )
+from slt.adapters.replay.klines import Spreader
 from slt.domain.filters import filters_from_exchange_info
 from slt.domain.values import Bar, Quote
 
@@ -654,3 +657,47 @@ def test_real_multi_symbol_capture_with_late_rows() -> None:
         "NEOUSDT",
         "SANDUSDT",
     }
+
+
+# --- columnar reading -----------------------------------------------------------------------
+
+
+def test_vectorised_spread_gives_the_scalar_floats() -> None:
+    rng = np.random.default_rng(5)
+    for tick, spread_bps in ((Decimal("0.1"), 1.0), (Decimal("0.00001"), 0.0), (None, 2.0)):
+        spread = Spreader(spread_bps, tick)
+        grid = float(tick or Decimal("0.01"))
+        prices = np.concatenate(
+            (
+                rng.uniform(0.01, 100_000, 20_000),
+                np.round(rng.uniform(1, 5_000, 20_000) / grid) * grid,  # on the grid, float noise
+            )
+        )
+        bids, asks = spread.many(prices)
+        assert [(b, a) for b, a in zip(bids.tolist(), asks.tolist(), strict=True)] == [
+            spread(p) for p in prices.tolist()
+        ]
+
+
+def test_many_blocks_replay_like_one_and_a_bad_row_far_in_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 200)  # a few rows per block
+    rows = [
+        f"{T0 + i * FIVE_MIN},{100 + i}.0,{110 + i}.0,{95 + i}.0,{105 + i}.0,8" for i in range(40)
+    ]
+    good = write(tmp_path, "BTCUSDT-5m-good.csv", klines_csv(*rows))
+    quotes = replay_all(DataSource(good), spread_bps=0.0)
+    assert len(quotes) == 160
+    assert [q.bid for q in quotes[-4:]] == [139.0, 134.0, 149.0, 144.0]
+    blank = write(tmp_path, "BTCUSDT-5m-blank.csv", klines_csv(*rows[:20], "", *rows[20:]))
+    assert replay_all(DataSource(blank), spread_bps=0.0) == quotes
+    bad_rows = [*rows[:30], f"{T0 + 30 * FIVE_MIN},1,2,0.5,3,1", *rows[31:]]
+    bad = write(tmp_path, "BTCUSDT-5m-bad.csv", klines_csv(*bad_rows))
+    got: list[Quote] = []
+    with pytest.raises(ReplayError, match="inconsistent bar") as info:
+        got.extend(open_replay([DataSource(bad)], spread_bps=0.0))
+    assert str(info.value).startswith(f"{bad} line 32: ")
+    assert got == quotes[: 30 * 4]  # every bar before the bad one was replayed
+    # A window that ends before the bad row never reaches it.
+    assert len(replay_all(DataSource(bad), end_ms=T0 + 10 * FIVE_MIN)) == 40
