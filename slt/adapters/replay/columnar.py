@@ -16,9 +16,9 @@ import numpy as np
 
 from slt.adapters.replay.layout import Layout
 
-# ~1 MiB of text per block: big enough that numpy's per-call cost vanishes, small enough that
-# memory stays flat however large the file.
-BLOCK_BYTES = 1 << 20
+# ~256 KiB of text per block: big enough that numpy's per-call cost vanishes, small enough
+# that a merge over dozens of files holds little.
+BLOCK_BYTES = 1 << 18
 
 
 def blocks(fh: TextIO, layout: Layout) -> Iterator[tuple[int, Iterable[str]]]:

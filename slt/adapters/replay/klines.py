@@ -54,6 +54,7 @@ from slt.adapters.replay.textio import open_text
 from slt.domain.values import Bar, Quote
 
 _new = tuple.__new__  # see quotes._new
+SLICE = 1024
 
 
 def infer_interval(plan: FilePlan) -> int | None:
@@ -214,21 +215,26 @@ def read_kline_quotes(
             bid, ask = spread.many(prices[first:stop])
             bad = np.flatnonzero(~((bid > 0.0) & (bid <= ask)))
             last = first + int(bad[0]) if len(bad) else stop
-            n = last - first
-            counts.emitted += n
-            yield from map(
-                _new,
-                repeat(Quote, n),
-                zip(
-                    repeat(symbol, n),
-                    ts[first:last].tolist(),
-                    bid[:n].tolist(),
-                    qty[first:last].tolist(),
-                    ask[:n].tolist(),
-                    qty[first:last].tolist(),
-                    strict=True,
-                ),
-            )
+            for at in range(first, last, SLICE):
+                # Python objects a slice at a time: a merge over many files holds one slice
+                # per file, not a block.
+                end = min(at + SLICE, last)
+                n = end - at
+                counts.emitted += n
+                qtys = qty[at:end].tolist()
+                yield from map(
+                    _new,
+                    repeat(Quote, n),
+                    zip(
+                        repeat(symbol, n),
+                        ts[at:end].tolist(),
+                        bid[at - first : end - first].tolist(),
+                        qtys,
+                        ask[at - first : end - first].tolist(),
+                        qtys,
+                        strict=True,
+                    ),
+                )
             if len(bad):
                 bar_open = int(t0[last // 4])
                 raise ReplayError(
