@@ -16,9 +16,9 @@ import numpy as np
 
 from slt.adapters.replay.layout import Layout
 
-# ~256 KiB of text per block: big enough that numpy's per-call cost vanishes, small enough
+# ~64 KiB of text per block: big enough that numpy's per-call cost vanishes, small enough
 # that a merge over dozens of files holds little.
-BLOCK_BYTES = 1 << 18
+BLOCK_BYTES = 1 << 16
 
 
 def blocks(fh: TextIO, layout: Layout) -> Iterator[tuple[int, Iterable[str]]]:

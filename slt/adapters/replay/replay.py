@@ -13,7 +13,7 @@ from types import TracebackType
 from slt.adapters.replay.klines import Spreader, infer_interval, read_kline_quotes, spreader
 from slt.adapters.replay.layout import FilePlan, Kind, plan_source
 from slt.adapters.replay.quotes import QuoteStream, read_quotes
-from slt.adapters.replay.sources import DataSource
+from slt.adapters.replay.sources import DataSource, expand_sources
 from slt.adapters.replay.stats import Counts, FileStats
 from slt.domain.values import Quote
 
@@ -113,7 +113,8 @@ def open_replay(
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> Replay:
-    """A replay of `sources`, checked up front: every file exists, has a known header and a symbol.
+    """A replay of `sources` (files, or folders of them), checked up front: every file exists,
+    has a known header and a symbol.
 
     `spread_bps` and `tick_size` shape the quotes made from klines (see `klines`); quotes files
     are replayed as recorded. `start_ms` is inclusive, `end_ms` exclusive. Raises ReplayError
@@ -126,7 +127,7 @@ def open_replay(
         raise ValueError(f"spread_bps {spread_bps} must be in [0, 20000)")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise ValueError(f"end_ms {end_ms} is not after start_ms {start_ms}")
-    plans = [_resolve(plan_source(s)) for s in sources]
+    plans = [_resolve(plan_source(s)) for s in expand_sources(sources)]
     spreads = {
         p.symbol: spreader(spread_bps, tick_size(p.symbol))
         for p in plans
