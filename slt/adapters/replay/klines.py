@@ -32,7 +32,7 @@ import numpy as np
 from slt.adapters.replay.columnar import blocks, numeric_columns
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.layout import KLINE_COLUMNS, FilePlan, Kind, plan_source
-from slt.adapters.replay.quotes import QuoteStream
+from slt.adapters.replay.quotes import SLICE, QuoteStream
 from slt.adapters.replay.rows import (
     INF,
     READ_ERRORS,
@@ -54,7 +54,6 @@ from slt.adapters.replay.textio import open_text
 from slt.domain.values import Bar, Quote
 
 _new = tuple.__new__  # see quotes._new
-SLICE = 1024
 
 
 def infer_interval(plan: FilePlan) -> int | None:
