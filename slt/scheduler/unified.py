@@ -64,15 +64,27 @@ class UnifiedScheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    def _counted(self, job: Job) -> Callable[[int], bool]:
+        """`job.due`, counting the slots it passes over as they pass (the task sleeps on)."""
+        due, idle, name = job.due, self.idle, job.name
+        assert due is not None
+
+        def check(slot: int) -> bool:
+            if due(slot):
+                return True
+            idle[name] += 1
+            return False
+
+        return check
+
     async def _loop(self, job: Job) -> None:
         slot = job.next_slot(self._clock.now_ms())
+        due = None if job.due is None or not self.skip_idle else self._counted(job)
         while True:
-            if job.due is None or not self.skip_idle:
+            if due is None:
                 await self._clock.sleep_until(slot)
             else:
-                due = await self._clock.sleep_until_due(slot, job.period_ms, job.due)
-                self.idle[job.name] += (due - slot) // job.period_ms
-                slot = due
+                slot = await self._clock.sleep_until_due(slot, job.period_ms, due)
             try:
                 await job.run(slot)
             except asyncio.CancelledError:
