@@ -748,30 +748,3 @@ def test_block_path_gives_what_the_row_path_gives(
     monkeypatch.setattr(quotes_module, "numeric_columns", lambda *args: None)
     assert run() == by_block
 
-
-def test_multi_symbol_block_path_gives_what_the_row_path_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rng = np.random.default_rng(3)
-    rows = []
-    t = T0
-    for i in range(4_000):
-        t += int(rng.integers(0, 300))
-        bid = round(float(rng.uniform(10, 11)), 3)
-        ask = round(bid + float(rng.choice([0.001, 0.002, -0.001])), 3)
-        # Now and then a row of its own symbol trails the others: the row path's job.
-        symbol, late = ("LATEUSDT", 500) if i % 997 == 0 else (f"S{i % 7}USDT", 0)
-        rows.append(f"{symbol},{t - late},{bid},1.5,{ask},2.5")
-    path = write(tmp_path, "multi.csv", quotes_csv(*rows, header="symbol," + QUOTES_HEADER))
-
-    def run(start: int | None, end: int | None) -> tuple[list[Quote], list[tuple[int, ...]]]:
-        replay = open_replay([DataSource(path)], start_ms=start, end_ms=end)
-        return list(replay), _stats(replay)
-
-    monkeypatch.setattr(columnar, "BLOCK_BYTES", 2_000)
-    whole, window = run(None, None), run(T0 + 100_000, T0 + 500_000)
-    assert whole[1][0][2] > 0
-    monkeypatch.setattr(quotes_module, "numeric_columns", lambda *args: None)
-    assert run(None, None) == whole
-    # A window's end falls inside a block: the quotes agree; rows past it may be counted.
-    assert run(T0 + 100_000, T0 + 500_000)[0] == window[0]

@@ -30,6 +30,7 @@ from slt.adapters.replay.rows import (
     price_fault,
     qty_fault,
     split_lines,
+    split_rows,
     time_fault,
     width_fault,
 )
@@ -176,180 +177,84 @@ def _single_rows(
     return prev
 
 
-class _Merge:
-    """A multi-symbol file's reading state: per symbol, the reorder buffer, the newest time."""
-
-    def __init__(self, plan: FilePlan, counts: Counts, lo: int, hi: int) -> None:
-        self.plan, self.counts, self.lo, self.hi = plan, counts, lo, hi
-        # raw symbol field -> [symbol, its last ts, selected?]; the raw text is the key so that
-        # the strip and the check run once per symbol, not per row.
-        self.seen: dict[str, list[Any]] = {}
-        self.pending: deque[Quote] = deque()
-        self.newest = TS_MIN  # of the sane quotes
-        self.latest = TS_MIN  # of any row read
-
-    def pop_ready(self, ready: int) -> Generator[Quote, None, bool]:
-        """Emit buffered quotes up to `ready`; True once one at or after `hi` ends the file."""
-        pending, counts = self.pending, self.counts
-        while pending and pending[0][1] <= ready:
-            q = pending.popleft()
-            if q[1] < self.lo:
-                counts.filtered += 1
-            elif q[1] >= self.hi:
-                return True
-            else:
-                counts.emitted += 1
-                yield q
-        return False
-
-
 def _multi_symbol(plan: FilePlan, counts: Counts, lo: int, hi: int) -> QuoteStream:
-    """Row order within [lo, hi), late rows put back in time order (module docstring).
-
-    A block whose rows are all of known-good, selected symbols, in time order after everything
-    read before, takes the numpy path; since the window of a block is read whole, `rows_read`
-    and `crossed_skipped` may count a few rows past `hi`."""
-    merge = _Merge(plan, counts, lo, hi)
-    line = plan.layout.data_line - 1
-    with open_text(plan.path) as fh:
-        try:
-            for line, lines in blocks(fh, plan.layout):
-                fast = _multi_block(merge, lines)
-                done = yield from (
-                    _multi_rows(merge, line, lines) if fast is None else _merge_block(merge, *fast)
-                )
-                if done:
-                    return
-        except READ_ERRORS as exc:
-            raise ReplayError(plan.path, f"cannot be read after line {line} ({exc})") from None
-    yield from merge.pop_ready(TS_MAX)
-
-
-def _multi_block(
-    merge: _Merge, lines: Iterable[str]
-) -> tuple[list[list[Any]], np.ndarray, np.ndarray] | None:
-    """(state of each row's symbol, row values, symbol index per row), or None when the block
-    needs the row path."""
-    layout = merge.plan.layout
-    values = numeric_columns(lines, layout, layout.columns)
-    if values is None or not _block_fine(values, merge.latest):
-        return None
-    assert layout.symbol_col is not None
-    try:
-        raw = np.loadtxt(
-            lines, delimiter=",", usecols=layout.symbol_col, dtype=str, comments=None, ndmin=1
-        )
-    except ValueError:
-        return None
-    names, index = np.unique(raw, return_inverse=True)
-    states = []
-    for name in names.tolist():
-        state = merge.seen.get(name)
-        if state is None:
-            if name != name.strip() or not is_symbol(name):
-                return None
-            wanted = merge.plan.symbol
-            state = merge.seen[name] = [name, TS_MIN, wanted is None or name == wanted]
-        if not state[2]:
-            return None  # rows of other symbols: the row path counts and skips them
-        states.append(state)
-    return states, values, index
-
-
-def _merge_block(
-    merge: _Merge, states: list[list[Any]], values: np.ndarray, index: np.ndarray
-) -> Generator[Quote, None, bool]:
-    counts = merge.counts
-    t, bid, bid_qty, ask, ask_qty = values.T
-    counts.rows += len(t)
-    sane = np.flatnonzero(bid <= ask)
-    counts.crossed += len(t) - len(sane)
-    times = t.astype(np.int64)
-    # Each symbol's last row (crossed or not) is its newest time.
-    last_rows = len(index) - 1 - np.unique(index[::-1], return_index=True)[1]
-    for k, row in enumerate(last_rows.tolist()):
-        states[k][1] = int(times[row])
-    merge.latest = int(times[-1])
-    if not len(sane):
-        return False
-    symbols = np.array([s[0] for s in states], dtype=object)[index[sane]].tolist()
-    merge.pending.extend(
-        map(
-            _new,
-            repeat(Quote, len(sane)),
-            zip(
-                symbols,
-                times[sane].tolist(),
-                bid[sane].tolist(),
-                bid_qty[sane].tolist(),
-                ask[sane].tolist(),
-                ask_qty[sane].tolist(),
-                strict=True,
-            ),
-        )
-    )
-    merge.newest = int(times[sane[-1]])
-    return (yield from merge.pop_ready(merge.newest - REORDER_WINDOW_MS))
-
-
-def _multi_rows(merge: _Merge, first: int, lines: Iterable[str]) -> Generator[Quote, None, bool]:
-    """Row by row, the reference for the block path; True once a quote at or after `hi` ends
-    the file."""
-    plan, counts = merge.plan, merge.counts
     path, layout, wanted = plan.path, plan.layout, plan.symbol
     t_i, b_i, bq_i, a_i, aq_i = layout.columns
     s_i = layout.symbol_col
     assert s_i is not None
     ncols = layout.ncols
     fields = tuple(zip(QUOTE_COLUMNS, layout.columns, strict=True))
-    seen, pending = merge.seen, merge.pending
-    for line, parts in enumerate(split_lines(lines, layout), first):
-        if len(parts) != ncols:
-            if is_blank(parts):
-                continue
-            raise width_fault(path, line, parts, layout)
-        state = seen.get(parts[s_i])
-        if state is None:
-            state = seen[parts[s_i]] = _new_symbol(plan, line, parts[s_i], wanted)
-        counts.rows += 1
-        if not state[2]:
+    # raw symbol field -> [symbol, its last ts, selected?]; the raw text is the key so that the
+    # strip and the check run once per symbol, not per row.
+    seen: dict[str, list[Any]] = {}
+    pending: deque[Quote] = deque()
+    newest = TS_MIN
+    line = layout.data_line - 1
+    with open_text(path) as fh:
+        try:
+            for line, parts in enumerate(split_rows(fh, layout), layout.data_line):
+                if len(parts) != ncols:
+                    if is_blank(parts):
+                        continue
+                    raise width_fault(path, line, parts, layout)
+                state = seen.get(parts[s_i])
+                if state is None:
+                    state = seen[parts[s_i]] = _new_symbol(plan, line, parts[s_i], wanted)
+                counts.rows += 1
+                if not state[2]:
+                    counts.filtered += 1
+                    continue
+                try:
+                    t = int(parts[t_i])
+                except ValueError:
+                    t = parse_ms(path, line, "ts_ms", parts[t_i])
+                try:
+                    bid = float(parts[b_i])
+                    bid_qty = float(parts[bq_i])
+                    ask = float(parts[a_i])
+                    ask_qty = float(parts[aq_i])
+                except ValueError:
+                    raise number_fault(path, line, parts, fields) from None
+                if not state[1] <= t < TS_MAX:
+                    raise time_fault(path, line, "ts_ms", t, state[1], f"{state[0]}'s last row")
+                state[1] = t
+                if not (0.0 < bid <= ask < INF and 0.0 <= bid_qty < INF and 0.0 <= ask_qty < INF):
+                    _crossed_or_raise(plan, line, parts, fields, (bid, bid_qty, ask, ask_qty))
+                    counts.crossed += 1
+                    continue
+                quote = _new(Quote, (state[0], t, bid, bid_qty, ask, ask_qty))
+                if t >= newest:
+                    newest = t
+                    pending.append(quote)
+                    ready = t - REORDER_WINDOW_MS
+                    while pending[0][1] <= ready:
+                        q = pending.popleft()
+                        if q[1] < lo:
+                            counts.filtered += 1
+                        elif q[1] >= hi:
+                            return
+                        else:
+                            counts.emitted += 1
+                            yield q
+                elif t >= newest - REORDER_WINDOW_MS:
+                    _insert_in_order(pending, quote)
+                else:
+                    raise ReplayError(
+                        path,
+                        f"ts_ms {t} of {state[0]} is more than {REORDER_WINDOW_MS} ms behind "
+                        f"an earlier row at {newest}: the file is not in time order",
+                        line,
+                    )
+        except READ_ERRORS as exc:
+            raise ReplayError(path, f"cannot be read after line {line} ({exc})") from None
+    for q in pending:
+        if q.ts_ms < lo:
             counts.filtered += 1
-            continue
-        try:
-            t = int(parts[t_i])
-        except ValueError:
-            t = parse_ms(path, line, "ts_ms", parts[t_i])
-        try:
-            bid = float(parts[b_i])
-            bid_qty = float(parts[bq_i])
-            ask = float(parts[a_i])
-            ask_qty = float(parts[aq_i])
-        except ValueError:
-            raise number_fault(path, line, parts, fields) from None
-        if not state[1] <= t < TS_MAX:
-            raise time_fault(path, line, "ts_ms", t, state[1], f"{state[0]}'s last row")
-        state[1] = t
-        merge.latest = max(merge.latest, t)
-        if not (0.0 < bid <= ask < INF and 0.0 <= bid_qty < INF and 0.0 <= ask_qty < INF):
-            _crossed_or_raise(plan, line, parts, fields, (bid, bid_qty, ask, ask_qty))
-            counts.crossed += 1
-            continue
-        quote = _new(Quote, (state[0], t, bid, bid_qty, ask, ask_qty))
-        if t >= merge.newest:
-            merge.newest = t
-            pending.append(quote)
-            if (yield from merge.pop_ready(t - REORDER_WINDOW_MS)):
-                return True
-        elif t >= merge.newest - REORDER_WINDOW_MS:
-            _insert_in_order(pending, quote)
+        elif q.ts_ms >= hi:
+            return
         else:
-            raise ReplayError(
-                path,
-                f"ts_ms {t} of {state[0]} is more than {REORDER_WINDOW_MS} ms behind "
-                f"an earlier row at {merge.newest}: the file is not in time order",
-                line,
-            )
-    return False
+            counts.emitted += 1
+            yield q
 
 
 def _new_symbol(plan: FilePlan, line: int, raw: str, wanted: str | None) -> list[Any]:
