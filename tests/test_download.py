@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slt.adapters.replay import FundingRates, ReplayError
+from slt.adapters.replay import DataSource, FundingRates, ReplayError, open_replay
 from slt.entrypoints.cli import main
 
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -278,6 +278,31 @@ def test_a_folder_with_trades_is_refused_by_name_and_funding_is_left_out(
     out = tmp_path / "o"
     assert main(["simulate", "--data", str(folder), "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["quotes"] == 80
-    (folder / "BTCUSDT-aggTrades-2024-01.csv").write_text("1,100.0,1,1,1,1704067200000,true\n")
+    (folder / "BTCUSDT-trades-2024-01.csv").write_text("1,100.0,1,100.0,1704067200000,true\n")
     assert main(["simulate", "--data", str(folder), "--out", str(out)]) == 2
-    assert "aggregate trades are not replayed" in capsys.readouterr().err
+    assert "individual trades are not replayed" in capsys.readouterr().err
+
+
+AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_aggregate_trades_replay_as_quotes_around_each_price(tmp_path: Path, header: bool) -> None:
+    rows = [f"{i},{100 + i % 3}.5,{i + 1}.0,{i},{i},{T0 + i * 1_000},{'true' if i % 2 else 'false'}"
+            for i in range(10)]  # fmt: skip
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv"
+    path.write_text("\n".join(([AGG_HEADER] if header else []) + rows) + "\n")
+    replay = open_replay([DataSource(path)], spread_bps=2.0, start_ms=T0 + 2_000)
+    quotes = list(replay)
+    assert [q.ts_ms - T0 for q in quotes] == [i * 1_000 for i in range(2, 10)]
+    assert quotes[0].bid == pytest.approx(102.5 * (1 - 1e-4))
+    assert quotes[0].ask == pytest.approx(102.5 * (1 + 1e-4))
+    assert quotes[0].bid_qty == quotes[0].ask_qty == 3.0
+    assert replay.stats[0].filtered_out == 2
+
+
+def test_a_trade_going_back_in_time_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-aggTrades-2024-01-01.csv"
+    path.write_text(f"{AGG_HEADER}\n1,100,1,1,1,{T0 + 5},true\n2,100,1,2,2,{T0},true\n")
+    with pytest.raises(ReplayError, match=r"line 3: transact_time \d+ goes back in time"):
+        list(open_replay([DataSource(path)]))

@@ -91,11 +91,13 @@ def time_span(infos: dict[str, SymbolInfo]) -> tuple[int | None, int | None]:
 def _price_cols(layout: Layout) -> tuple[int, ...]:
     if layout.kind is Kind.QUOTES:
         return (layout.columns[1], layout.columns[3])
+    if layout.kind is Kind.TRADES:
+        return (layout.columns[1],)
     return layout.columns[1:5]
 
 
 def _reference_price(path: Path, line: int, parts: list[str], layout: Layout) -> float:
-    """Mid of a quote, open of a bar."""
+    """Mid of a quote, open of a bar, price of a trade."""
     cols = _price_cols(layout)
     try:
         if layout.kind is Kind.QUOTES:

@@ -67,7 +67,7 @@ def interval_from_name(path: Path) -> int | None:
 _DATA_SUFFIXES = (".csv", ".gz", ".zip")
 # Archive kinds in a folder that are not market data to replay.
 FUNDING_TOKEN = "-fundingRate-"
-_NOT_REPLAYED = {"-aggTrades-": "aggregate trades", "-trades-": "trades"}
+_NOT_REPLAYED = {"-trades-": "individual trades"}
 
 
 def is_data_file(path: Path) -> bool:
@@ -82,8 +82,8 @@ def files_in(folder: Path) -> list[Path]:
 def expand_sources(sources: Iterable[DataSource]) -> list[DataSource]:
     """Sources with every folder replaced by the market data files under it, in path order.
 
-    Funding-rate files are left out (read them with `FundingRates`); trade files are refused
-    by name, since replay takes quotes and klines only.
+    Funding-rate files are left out (read them with `FundingRates`); individual-trade files are
+    refused by name (aggregate trades, quotes and klines are replayed).
     """
     out: list[DataSource] = []
     for source in sources:
@@ -99,8 +99,8 @@ def expand_sources(sources: Iterable[DataSource]) -> list[DataSource]:
             kind = next((k for t, k in _NOT_REPLAYED.items() if t in path.name), None)
             if kind is not None:
                 raise ValueError(
-                    f"{path}: {kind} are not replayed (quotes and klines are); "
-                    "give --data the klines or bookTicker folder"
+                    f"{path}: {kind} are not replayed (quotes, klines and aggTrades are); "
+                    "give --data the klines, bookTicker or aggTrades folder"
                 )
         if not found:
             raise ValueError(f"--data {source.path}: no market data files in the folder")
