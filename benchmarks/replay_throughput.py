@@ -9,6 +9,7 @@
    then reopened: each exit walks the position lifecycle and writes to the store.
    Also the same pipeline with the quotes already in memory and no positions: the per-quote
    cost of the bot itself, parsing aside.
+   And the floor: the file parsed into quotes with nothing downstream.
 2. Peak resident memory of the process (ru_maxrss), and the growth during the replay.
 3. Per-quote latency of PositionController.on_quote alone with P positions over S symbols and
    nothing firing: p50 / p99 / max.
@@ -141,6 +142,13 @@ async def throughput(
     return n, elapsed, rig.reopened, len(rig.controller.positions)
 
 
+def parse_only(path: Path) -> tuple[int, float]:
+    """The floor: reading the file into quotes, nothing else."""
+    began = time.perf_counter()
+    n = sum(1 for _ in open_replay([DataSource(path, None)]))
+    return n, time.perf_counter() - began
+
+
 async def pipeline_only(path: Path, symbols: int) -> tuple[int, float]:
     quotes = list(open_replay([DataSource(path, None)]))
     rig = Rig(symbols, 0)
@@ -192,11 +200,14 @@ def main() -> None:
         )
         rss_after = rss_mb()
         bare_n, bare_elapsed = asyncio.run(pipeline_only(path, args.symbols))
+        parse_n, parse_elapsed = parse_only(path)
     print(f"python {sys.version.split()[0]}")
     print(f"replay: {n:,} quotes over {args.symbols} symbols in {elapsed:.2f} s "
           f"= {n / elapsed:,.0f} quotes/s (CSV parsing, exchange, cache, bars, exits)")
     print(f"        {reopened:,} exits taken and reopened, {still_open} positions open at the end")
     print(f"bot only (quotes in memory, no positions): {bare_n / bare_elapsed:,.0f} quotes/s")
+    print(f"parse only (CSV to quotes, the floor): {parse_n / parse_elapsed:,.0f} quotes/s "
+          f"({parse_elapsed:.2f} s, {parse_elapsed / elapsed:.0%} of the replay)")
     print(f"memory: peak RSS {rss_after:.0f} MB (grew {rss_after - rss_before:.0f} MB "
           "during the replay)")
     timings = asyncio.run(latency(args.symbols, args.positions, args.latency_samples, args.seed))

@@ -204,12 +204,14 @@ class Container(containers.DeclarativeContainer):
             name="trading",
             period_ms=providers.Callable(lambda s: s.trading_period_s * 1000, settings),
             run=trader.provided.trading_cycle,
+            due=trader.provided.trading_due,
         ),
         providers.Factory(
             Job,
             name="virtual",
             period_ms=providers.Callable(lambda s: s.virtual_period_s * 1000, settings),
             run=trader.provided.virtual_cycle,
+            due=trader.provided.virtual_due,
         ),
         providers.Factory(
             Job, name="daily_report", period_ms=86_400_000, run=reporter.provided.report

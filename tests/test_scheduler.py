@@ -100,6 +100,81 @@ def test_failing_job_is_counted_and_keeps_running() -> None:
     assert scheduler.failures["boom"] == 8
 
 
+def test_a_job_runs_only_at_slots_where_it_is_due_and_counts_the_others_idle() -> None:
+    def jobs(clock, calls):  # type: ignore[no-untyped-def]
+        async def hourly_work(slot: int) -> None:
+            calls.setdefault("ran", []).append(slot)
+
+        def due(slot: int) -> bool:
+            calls.setdefault("asked", []).append(slot)
+            return slot % 3_600_000 == 0
+
+        return [Job("virtual", 10_000, hourly_work, due=due)]
+
+    calls, scheduler, clock = run_two_days(jobs)
+    assert calls["ran"] == [DAY1 + h * 3_600_000 for h in range(1, 49)]
+    assert calls["asked"] == [DAY1 + k * 10_000 for k in range(1, 2 * 8640 + 1)]
+    assert scheduler.runs["virtual"] == 48
+    assert scheduler.idle["virtual"] == 2 * 8640 - 48
+    assert clock.now_ms() == DAY1 + 2 * DAY_MS
+
+
+def test_a_due_check_sees_what_a_job_woken_before_it_at_the_same_time_did() -> None:
+    """The trading cycle (60 s) opens work the virtual cycle (10 s) must check in the same slot,
+    as it would if both were woken: the check waits until the earlier job is idle."""
+
+    def jobs(clock, calls):  # type: ignore[no-untyped-def]
+        pending: list[int] = []
+
+        async def opener(slot: int) -> None:
+            pending.append(slot)
+
+        async def checker(slot: int) -> None:
+            calls.setdefault("checked", []).append(slot)
+            pending.clear()
+
+        return [
+            Job("opener", 60_000, opener),
+            Job("checker", 10_000, checker, due=lambda slot: bool(pending)),
+        ]
+
+    calls, scheduler, _ = run_two_days(jobs)
+    assert calls["checked"] == [DAY1 + k * 60_000 for k in range(1, 2 * 1440 + 1)]
+    assert scheduler.idle["checker"] == 2 * 8640 - 2 * 1440
+
+
+def test_without_skipping_every_slot_runs_whatever_due_says(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(UnifiedScheduler, "skip_idle", False)
+
+    def jobs(clock, calls):  # type: ignore[no-untyped-def]
+        async def run(slot: int) -> None:
+            calls.setdefault("ran", []).append(slot)
+
+        return [Job("virtual", 10_000, run, due=lambda slot: False)]
+
+    calls, scheduler, _ = run_two_days(jobs)
+    assert len(calls["ran"]) == 2 * 8640
+    assert scheduler.idle["virtual"] == 0
+
+
+def test_live_clock_skips_slots_that_are_not_due() -> None:
+    async def main() -> list[int]:
+        clock = LiveClock()
+        now = clock.now_ms()
+        asked: list[int] = []
+
+        def due(slot: int) -> bool:
+            asked.append(slot)
+            return len(asked) == 3
+
+        # Slots in the past: no real wait.
+        woke = await clock.sleep_until_due(now - 30_000, 10_000, due)
+        assert woke == now - 10_000
+        return asked
+
+    assert len(asyncio.run(main())) == 3
+
+
 def test_live_clock_reads_wall_time() -> None:
     with freeze_time("2026-01-02T03:04:05.500Z"):
         clock = LiveClock()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from slt.entrypoints.cli import main
+from slt.scheduler import UnifiedScheduler
 
 TWO_DAYS = ["--start", "2025-12-01T00:00", "--end", "2025-12-03T00:00"]
 
@@ -24,7 +25,12 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-
 
 def test_two_days_run_every_loop_and_write_two_daily_reports(run) -> None:  # type: ignore[no-untyped-def]
     out, summary = run("a", *TWO_DAYS)
-    assert summary["cycles"] == {"trading": 2880, "virtual": 17280, "daily_report": 2}
+    cycles = summary["cycles"]
+    assert cycles["daily_report"] == 2
+    # Idle slots are skipped: a trading cycle at least at every 5-minute bar close, never
+    # more than once a minute; virtual cycles only when a followed symbol was quoted.
+    assert 2 * 288 <= cycles["trading"] < 2880
+    assert 0 < cycles["virtual"] < 17280
     assert sorted(p.name for p in (out / "reports").iterdir()) == ["2025-12-01.md", "2025-12-02.md"]
     # 5 symbols x 2 days x 288 five-minute bars x 4 quotes per bar
     assert summary["quotes"] == 5 * 2 * 288 * 4
@@ -38,6 +44,20 @@ def test_same_inputs_and_seed_give_a_byte_identical_trades_csv(run) -> None:  # 
     assert first["trades"] > 0
     assert (out1 / "trades.csv").read_bytes() == (out2 / "trades.csv").read_bytes()
     assert first["fingerprint"] == second["fingerprint"]
+
+
+def test_skipping_idle_cycles_changes_no_trade(run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The reference: every 10 s and 60 s slot wakes its cycle, as before jobs said when they
+    are due. Skipping the idle ones must give the same bytes."""
+    out1, skipping = run("a", *TWO_DAYS, "--seed", "3")
+    monkeypatch.setattr(UnifiedScheduler, "skip_idle", False)
+    out2, every_slot = run("b", *TWO_DAYS, "--seed", "3")
+    assert every_slot["cycles"] == {"trading": 2880, "virtual": 17280, "daily_report": 2}
+    assert skipping["cycles"]["virtual"] < every_slot["cycles"]["virtual"]
+    assert skipping["trades"] > 0
+    assert (out1 / "trades.csv").read_bytes() == (out2 / "trades.csv").read_bytes()
+    assert skipping["virtual_samples"] == every_slot["virtual_samples"]
+    assert skipping["candidates"] == every_slot["candidates"]
 
 
 def test_real_data_positions_close_by_stop_loss_and_take_profit(run) -> None:  # type: ignore[no-untyped-def]

@@ -21,8 +21,9 @@ kline events carry the exchange's traded volume.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Sequence
+
+import numpy as np
 
 from slt.domain.indicators import IndicatorParams, IndicatorSet, Snapshot
 from slt.domain.values import Bar, Quote
@@ -39,6 +40,35 @@ def parse_interval(text: str) -> int:
     return int(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
+class _History:
+    """The last `size` closed bars, in memory allocated once.
+
+    A deque of Bar tuples grew by ~250 bytes a bar until full, which for 500 hourly bars is
+    three weeks of steady growth per symbol; rows of a preallocated array do not grow at all.
+    """
+
+    __slots__ = ("_count", "_rows")
+
+    def __init__(self, size: int) -> None:
+        self._rows = np.zeros((size, 6), dtype=np.float64)
+        self._count = 0
+
+    def append(self, bar: Bar) -> None:
+        self._rows[self._count % len(self._rows)] = bar
+        self._count += 1
+
+    def last(self, limit: int) -> list[Bar]:
+        size = len(self._rows)
+        n = min(limit, self._count, size)
+        if n <= 0:
+            return []
+        start = self._count - n
+        index = np.arange(start, start + n) % size
+        return [
+            Bar(int(t), o, h, low, c, v) for t, o, h, low, c, v in self._rows[index].tolist()
+        ]
+
+
 class _Symbol:
     """One symbol's forming bar, closed history and indicators at one interval."""
 
@@ -47,7 +77,7 @@ class _Symbol:
     def __init__(self, max_bars: int, params: IndicatorParams) -> None:
         # [open_ms, open, high, low, close, volume]: mutated in place on the quote hot path.
         self.forming: list[float] | None = None
-        self.closed: deque[Bar] = deque(maxlen=max_bars)
+        self.closed = _History(max_bars)
         self.indicators = IndicatorSet(params)
         self.from_klines = False
         self.last_open_ms = -1
@@ -115,6 +145,10 @@ class BarBuilder(MarketHistory):
         state.closed.append(bar)
         self._fresh.append((symbol, bar, state.indicators.update(bar)))
 
+    def has_closed(self, now_ms: int) -> bool:
+        """Whether `roll(now_ms)` may return bars (never False when it would)."""
+        return bool(self._fresh) or now_ms >= self._due_ms
+
     def roll(self, now_ms: int) -> list[tuple[str, Bar, Snapshot]]:
         """Close every quote-fed bar whose end has passed; return the bars closed since the
         last call with the indicators right after each, oldest first and, within one open
@@ -160,4 +194,4 @@ class BarBuilder(MarketHistory):
         state = self._symbols.get(symbol)
         if state is None or limit <= 0:
             return []
-        return list(state.closed)[-limit:]
+        return state.closed.last(limit)

@@ -48,6 +48,11 @@ class DataService(MarketHistory):
     def on_kline(self, symbol: str, interval: str, bar: Bar, closed: bool) -> None:
         self._builder(parse_interval(interval)).on_kline(symbol, bar, closed)
 
+    def has_closed(self, now_ms: int) -> bool:
+        """Whether `roll(now_ms)` may return bars (never False when it would): cheap, for
+        skipping a trading cycle that would find nothing."""
+        return any(b.has_closed(now_ms) for b in self._builders.values())
+
     def roll(self, now_ms: int) -> list[ClosedBar]:
         """Bars closed since the last call, in close-time order, then interval, then symbol."""
         fresh = [

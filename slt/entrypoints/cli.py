@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
         help="walk-forward evaluation of the rules and the learned model on real bars",
         add_help=False,
     ).add_argument("rest", nargs=argparse.REMAINDER)
+    verbs.add_parser(
+        "download",
+        help="fetch market data from Binance's public archive for --data",
+        add_help=False,
+    ).add_argument("rest", nargs=argparse.REMAINDER)
     emu = verbs.add_parser(
         "emulator",
         help="serve a local Binance USDT-M protocol emulator on 127.0.0.1",
@@ -135,6 +140,12 @@ def _evaluate(argv: list[str]) -> int:
     return run_evaluate(argv)
 
 
+def _download(argv: list[str]) -> int:
+    from slt.entrypoints.download import run_download
+
+    return run_download(argv)
+
+
 def _emulator(argv: list[str]) -> int:
     from slt.emulator.cli import run_emulator
 
@@ -146,6 +157,7 @@ DELEGATED = {
     **{verb: run for verb, (run, _) in READ_VERBS.items()},
     "evaluate": _evaluate,
     "emulator": _emulator,
+    "download": _download,
 }
 
 
@@ -229,7 +241,7 @@ def _simulate(args: argparse.Namespace) -> int:
             raise ConfigError("mode: `slt simulate` runs only in mode 'simulate'")
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
-            if not source.path.is_file():
+            if not source.path.exists():
                 raise ReplayError(source.path, "no such file")
         with _progress_bar(enabled=sys.stdout.isatty() and not args.json) as progress:
             summary = asyncio.run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,23 @@ class Clock(ABC):
 
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self.now_ms() + round(seconds * 1000))
+
+    async def sleep_until_due(
+        self, ts_ms: int, period_ms: int, due: Callable[[int], bool]
+    ) -> int:
+        """Return at the first of `ts_ms`, `ts_ms + period_ms`, ... for which `due(slot)` is
+        true, and return that slot.
+
+        For periodic work that mostly has nothing to do: `due` must be cheap and without side
+        effects. A simulated clock asks it without waking the waiting task, which is where
+        most of a simulation's time went.
+        """
+        slot = ts_ms
+        while True:
+            await self.sleep_until(slot)
+            if due(slot):
+                return slot
+            slot += period_ms
 
     @abstractmethod
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from slt.adapters.replay import DataSource, inspect_sources, open_replay
+from slt.adapters.replay import DataSource, expand_sources, inspect_sources, open_replay
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
 from slt.domain.exits import ExitReason
@@ -216,6 +216,7 @@ async def _simulate(
     progress: Callable[[int], object] | None,
     title: str,
 ) -> SimulationSummary:
+    sources = expand_sources(sources)  # folders become their data files, for every reader
     infos = inspect_sources(list(sources))
     if not infos:
         raise ValueError("no market data in the given files")

@@ -42,6 +42,7 @@ class SchedulerCounters(Protocol):
     runs: Mapping[str, int]
     failures: Mapping[str, int]
     skipped: Mapping[str, int]
+    idle: Mapping[str, int]  # slots passed over with nothing to do
 
 
 class NotifierStats(Protocol):
@@ -159,7 +160,7 @@ class ComponentsSource:
         if s is None:
             return ()
         durations = {} if self.loop_timer is None else self.loop_timer.durations_ms
-        names = sorted(set(s.runs) | set(s.failures) | set(s.skipped))
+        names = sorted(set(s.runs) | set(s.failures) | set(s.skipped) | set(s.idle))
         return tuple(
             LoopStats(
                 n, s.runs.get(n, 0), s.failures.get(n, 0), s.skipped.get(n, 0), durations.get(n)

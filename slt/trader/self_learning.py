@@ -183,6 +183,12 @@ class SelfLearningTrader:
         if candidates and not self.days.due(now_ms):
             await self._decide(candidates, now_ms)
 
+    def trading_due(self, now_ms: int) -> bool:
+        """False only when `trading_cycle(now_ms)` would change nothing (no bar has closed, no
+        retraining is due): the scheduler then skips it. Work added to the cycle that does not
+        hang on a closed bar must show up here."""
+        return self._data.has_closed(now_ms) or self._retrain_due(now_ms)
+
     async def _decide(self, candidates: list[tuple[Candidate, Quote]], now_ms: int) -> None:
         self.candidates += len(candidates)
         latest = self.registry.latest
@@ -216,6 +222,9 @@ class SelfLearningTrader:
 
     async def virtual_cycle(self, now_ms: int) -> None:
         self._virtual.cycle(now_ms, self._latest)
+
+    def virtual_due(self, now_ms: int) -> bool:
+        return self._virtual.due(now_ms)
 
     async def _consider(self, decision: Decision, q: Quote, balance: Balance, now_ms: int) -> bool:
         """Take the candidate if risk allows; otherwise follow it virtually. True if taken."""
@@ -300,6 +309,14 @@ class SelfLearningTrader:
     def _on_outcome(self, record: Mapping[str, Any]) -> None:
         self._samples.extend(labelled([record]))
         self._new_samples += 1
+
+    def _retrain_due(self, now_ms: int) -> bool:
+        """Whether `_maybe_retrain(now_ms)` may act (train, or move the retraining time on)."""
+        cfg = self._learner
+        if cfg.policy != "model" or self._training is not None:
+            return False
+        by_count = cfg.retrain_every > 0 and self._new_samples >= cfg.retrain_every
+        return by_count or now_ms >= self._next_retrain_ms
 
     def _maybe_retrain(self, now_ms: int) -> None:
         cfg = self._learner

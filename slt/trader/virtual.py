@@ -146,9 +146,14 @@ class VirtualBook:
         self._quoted.add(c.symbol)
         self._next_deadline = min(self._next_deadline, guard.deadline)
 
+    def due(self, now_ms: int) -> bool:
+        """Whether `cycle(now_ms)` has anything to check: a watched symbol was quoted since the
+        last cycle, or a holding deadline has come."""
+        return bool(self._quoted) or now_ms >= self._next_deadline
+
     def cycle(self, now_ms: int, latest: QuoteLookup) -> int:
         """Check every virtual position on the latest quotes; close those an exit rule ends."""
-        if not self._quoted and now_ms < self._next_deadline:
+        if not self.due(now_ms):
             return 0
         quoted, self._quoted = self._quoted, set()
         closing = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slt.ports.clock import Clock
@@ -13,6 +13,13 @@ from slt.ports.clock import Clock
 log = logging.getLogger(__name__)
 
 NEVER = 2**62
+
+Due = Callable[[int], bool]
+# A timer: (time, sequence, future, supervised, period, due). `due` None: a plain sleep. Otherwise
+# a periodic wait (`sleep_until_due`) that is checked, and moved on by `period` when not due,
+# without waking its task. The sequence number alone orders equal times, so the rest is never
+# compared.
+_Timer = tuple[int, int, "asyncio.Future[int]", bool, int, Due | None]
 
 
 class SimulatedClock(Clock):
@@ -25,11 +32,15 @@ class SimulatedClock(Clock):
     It counts supervised tasks that are awake; time may only advance when that count is zero,
     which is what makes a simulation deterministic. A supervised task must therefore wait only
     on this clock (or finish): waiting on anything else keeps `settle` spinning.
+
+    Timers due at the same time wake in the order they were set. A periodic wait's `due` is
+    asked when its turn comes, after the tasks woken before it at that time have run, so it
+    sees what its task would have seen.
     """
 
     def __init__(self, start_ms: int) -> None:
         self._now = start_ms
-        self._timers: list[tuple[int, int, asyncio.Future[None], bool]] = []
+        self._timers: list[_Timer] = []
         self._seq = 0
         self.awake = 0
         self._supervised: set[asyncio.Task[Any]] = set()
@@ -49,19 +60,36 @@ class SimulatedClock(Clock):
             self._now = ts_ms
 
     def fire_due(self) -> int:
-        """Jump to the earliest timer and wake every task due then; return the new time."""
+        """Jump to the earliest timer and wake every task due then; return the new time.
+
+        A periodic wait that is not due moves on to its next slot without waking its task. One
+        whose turn comes after a task woken at this time is left for the next call, made once
+        that task is idle (`run_until` does that), so it is checked in the state its task would
+        have found.
+        """
         due = self.next_due_ms
         if due == NEVER:
             return self._now
         self.advance(due)
+        now = self._now
         timers = self._timers
-        while timers and timers[0][0] <= self._now:
-            _, _, fut, supervised = heapq.heappop(timers)
-            if not fut.done():
-                fut.set_result(None)
-                if supervised:
-                    self.awake += 1
-        return self._now
+        woke = False
+        while timers and timers[0][0] <= now:
+            check = timers[0][5]
+            if check is not None and woke:
+                break
+            ts, _, fut, supervised, period, _ = heapq.heappop(timers)
+            if fut.done():
+                continue
+            if check is not None and not check(ts):
+                heapq.heappush(timers, (ts + period, self._seq, fut, supervised, period, check))
+                self._seq += 1
+                continue
+            fut.set_result(ts)
+            woke = True
+            if supervised:
+                self.awake += 1
+        return now
 
     async def settle(self) -> None:
         spins = 0
@@ -74,14 +102,24 @@ class SimulatedClock(Clock):
     async def sleep_until(self, ts_ms: int) -> None:
         if ts_ms <= self._now:
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._wait(ts_ms, 0, None)
+
+    async def sleep_until_due(self, ts_ms: int, period_ms: int, due: Due) -> int:
+        while ts_ms <= self._now:
+            if due(ts_ms):
+                return ts_ms
+            ts_ms += period_ms
+        return await self._wait(ts_ms, period_ms, due)
+
+    async def _wait(self, ts_ms: int, period_ms: int, due: Due | None) -> int:
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         supervised = asyncio.current_task() in self._supervised
-        heapq.heappush(self._timers, (ts_ms, self._seq, fut, supervised))
+        heapq.heappush(self._timers, (ts_ms, self._seq, fut, supervised, period_ms, due))
         self._seq += 1
         if supervised:
             self.awake -= 1
         try:
-            await fut
+            return await fut
         except asyncio.CancelledError:
             if supervised and fut.cancelled():
                 self.awake += 1  # woken by the cancellation, not by a timer

@@ -14,12 +14,12 @@ from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.klines import infer_interval
 from slt.adapters.replay.layout import FilePlan, Kind, Layout, plan_source
 from slt.adapters.replay.rows import READ_ERRORS, is_blank, parse_ms, split_rows, width_fault
-from slt.adapters.replay.sources import DataSource
-from slt.adapters.replay.textio import is_gzip, open_text
+from slt.adapters.replay.sources import DataSource, expand_sources
+from slt.adapters.replay.textio import is_compressed, open_text
 
 HEAD_ROWS = 2000
-# A gzip file cannot be read from its end; below this size reading it through is still quick
-# (~0.1 s), above it the last time is left unknown.
+# A gzip or zip file cannot be read from its end; below this size reading it through is still
+# quick (~0.1 s), above it the last time is left unknown.
 GZIP_SCAN_LIMIT = 8 << 20
 _TAIL_BYTES = 1 << 16
 
@@ -69,7 +69,7 @@ def inspect_sources(sources: Iterable[DataSource]) -> dict[str, SymbolInfo]:
     symbol). Symbols of a file without data rows are absent.
     """
     found: dict[str, SymbolInfo] = {}
-    for source in sources:
+    for source in expand_sources(sources):
         plan = plan_source(source)
         infos = _multi_symbol(plan) if plan.multi_symbol else _single_symbol(plan)
         for info in infos:
@@ -91,11 +91,13 @@ def time_span(infos: dict[str, SymbolInfo]) -> tuple[int | None, int | None]:
 def _price_cols(layout: Layout) -> tuple[int, ...]:
     if layout.kind is Kind.QUOTES:
         return (layout.columns[1], layout.columns[3])
+    if layout.kind is Kind.TRADES:
+        return (layout.columns[1],)
     return layout.columns[1:5]
 
 
 def _reference_price(path: Path, line: int, parts: list[str], layout: Layout) -> float:
-    """Mid of a quote, open of a bar."""
+    """Mid of a quote, open of a bar, price of a trade."""
     cols = _price_cols(layout)
     try:
         if layout.kind is Kind.QUOTES:
@@ -149,7 +151,7 @@ def _single_symbol(plan: FilePlan) -> list[SymbolInfo]:
 def _last_time(plan: FilePlan) -> int | None:
     """Time in the file's last row: from its tail if plain, by reading through if small gzip."""
     path, layout = plan.path, plan.layout
-    if is_gzip(path):
+    if is_compressed(path):
         if os.path.getsize(path) > GZIP_SCAN_LIMIT:
             return None
         tail = ""

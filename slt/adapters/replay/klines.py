@@ -23,12 +23,16 @@ a position opened in the bar's direction:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from itertools import repeat
 
+import numpy as np
+
+from slt.adapters.replay.columnar import blocks, numeric_columns
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.layout import KLINE_COLUMNS, FilePlan, Kind, plan_source
-from slt.adapters.replay.quotes import QuoteStream
+from slt.adapters.replay.quotes import SLICE, QuoteStream
 from slt.adapters.replay.rows import (
     INF,
     READ_ERRORS,
@@ -39,6 +43,7 @@ from slt.adapters.replay.rows import (
     parse_ms,
     price_fault,
     qty_fault,
+    split_lines,
     split_rows,
     time_fault,
     width_fault,
@@ -48,7 +53,6 @@ from slt.adapters.replay.stats import Counts
 from slt.adapters.replay.textio import open_text
 from slt.domain.values import Bar, Quote
 
-Spreader = Callable[[float], tuple[float, float]]
 _new = tuple.__new__  # see quotes._new
 
 
@@ -100,31 +104,80 @@ def _first_rows(plan: FilePlan, n: int) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def spreader(spread_bps: float, tick: Decimal | None) -> Spreader:
-    """A function price -> (bid, ask) applying the spread and, if given, the tick grid."""
-    half = spread_bps / 20_000
-    down, up = 1.0 - half, 1.0 + half
-    if tick is None:
-        return lambda price: (price * down, price * up)
-    if not tick > 0:
-        raise ValueError(f"tick size {tick} is not positive")
-    # Whole numbers of 10**-decimals units, so the grid arithmetic is exact integers and the
-    # final round() lands on the float nearest the decimal price.
-    decimals = max(0, -int(tick.normalize().as_tuple().exponent))
-    scale = 10**decimals
-    units = int(tick * scale)
-    per_unit = scale / units
+class Spreader:
+    """Bar price -> (bid, ask): the spread and, if given, the tick grid (module docstring).
 
-    def on_ticks(price: float) -> tuple[float, float]:
+    Call it with one price, or `many` with an array of them: both give the same floats.
+    """
+
+    def __init__(self, spread_bps: float, tick: Decimal | None) -> None:
+        half = spread_bps / 20_000
+        self._down, self._up = 1.0 - half, 1.0 + half
+        self._tick = tick
+        if tick is None:
+            return
+        if not tick > 0:
+            raise ValueError(f"tick size {tick} is not positive")
+        # Whole numbers of 10**-decimals units, so the grid arithmetic is exact integers and
+        # the final division lands on the float nearest the decimal price.
+        self._decimals = max(0, -int(tick.normalize().as_tuple().exponent))
+        self._scale = 10**self._decimals
+        self._units = int(tick * self._scale)
+        self._per_unit = self._scale / self._units
+
+    def __call__(self, price: float) -> tuple[float, float]:
+        if self._tick is None:
+            return price * self._down, price * self._up
+        units = self._units
         # round(..., 6) first: p / tick for a p on the grid comes out as 908154.9999999 and
         # must not floor one tick low.
-        bid = math.floor(round(price * down * per_unit, 6)) * units
-        ask = math.ceil(round(price * up * per_unit, 6)) * units
+        bid = math.floor(round(price * self._down * self._per_unit, 6)) * units
+        ask = math.ceil(round(price * self._up * self._per_unit, 6)) * units
         if ask < bid + units:
             ask = bid + units
-        return round(bid / scale, decimals), round(ask / scale, decimals)
+        return round(bid / self._scale, self._decimals), round(ask / self._scale, self._decimals)
 
-    return on_ticks
+    def many(self, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._tick is None:
+            return prices * self._down, prices * self._up
+        units = self._units
+        bid = _floor6(prices * self._down * self._per_unit) * units
+        ask = _ceil6(prices * self._up * self._per_unit) * units
+        ask = np.maximum(ask, bid + units)
+        unsure = _near_tie(prices * self._down * self._per_unit) | _near_tie(
+            prices * self._up * self._per_unit
+        )
+        bid, ask = bid / self._scale, ask / self._scale
+        for i in np.flatnonzero(unsure):  # decided by the scalar path, which is the reference
+            bid[i], ask[i] = self(float(prices[i]))
+        return bid, ask
+
+
+# `floor(round(y, 6))` differs from `floor(y)` only when y lies within 5e-7 under a whole
+# number (and `ceil(round(y, 6))` from `ceil(y)` within 5e-7 over one). Values within float
+# error of those thresholds are left to the scalar path.
+_TIE = 5e-7
+_TIE_BAND = 1e-9
+
+
+def _floor6(y: np.ndarray) -> np.ndarray:
+    whole = np.floor(y)
+    return np.where(y - whole >= 1.0 - _TIE, whole + 1.0, whole)
+
+
+def _ceil6(y: np.ndarray) -> np.ndarray:
+    whole = np.floor(y)
+    frac = y - whole
+    return np.where(frac > _TIE, whole + 1.0, whole)
+
+
+def _near_tie(y: np.ndarray) -> np.ndarray:
+    frac = y - np.floor(y)
+    return (np.abs(frac - (1.0 - _TIE)) < _TIE_BAND) | (np.abs(frac - _TIE) < _TIE_BAND)
+
+
+def spreader(spread_bps: float, tick: Decimal | None) -> Spreader:
+    return Spreader(spread_bps, tick)
 
 
 def read_kline_quotes(
@@ -142,34 +195,53 @@ def read_kline_quotes(
     assert symbol is not None
     lo = TS_MIN if start_ms is None else start_ms
     hi = TS_MAX if end_ms is None else end_ms
-    third, two_thirds, last = interval // 3, 2 * interval // 3, interval - 1
-    for bar in _bars(plan, counts, interval):
-        t0 = bar.open_ms
-        if t0 >= hi:
+    offsets = np.array([0, interval // 3, 2 * interval // 3, interval - 1], dtype=np.int64)
+    for bars in _bar_blocks(plan, interval):
+        t0 = bars[:, 0].astype(np.int64)
+        o, h, low, c, v = bars[:, 1], bars[:, 2], bars[:, 3], bars[:, 4], bars[:, 5]
+        up = c >= o
+        # Four quotes per bar, row by row: time order.
+        ts = (t0[:, None] + offsets).ravel()
+        prices = np.column_stack((o, np.where(up, low, h), np.where(up, h, low), c)).ravel()
+        qty = np.repeat(v * 0.25, 4)
+        # Bars are counted as read: up to the one that opens at or after the end.
+        after = int(np.searchsorted(t0, hi))
+        counts.rows += min(after + 1, len(t0))
+        stop = int(np.searchsorted(ts, hi))
+        first = int(np.searchsorted(ts, lo))
+        counts.filtered += min(first, stop)
+        if first < stop:
+            bid, ask = spread.many(prices[first:stop])
+            bad = np.flatnonzero(~((bid > 0.0) & (bid <= ask)))
+            last = first + int(bad[0]) if len(bad) else stop
+            for at in range(first, last, SLICE):
+                # Python objects a slice at a time: a merge over many files holds one slice
+                # per file, not a block.
+                end = min(at + SLICE, last)
+                n = end - at
+                counts.emitted += n
+                qtys = qty[at:end].tolist()
+                yield from map(
+                    _new,
+                    repeat(Quote, n),
+                    zip(
+                        repeat(symbol, n),
+                        ts[at:end].tolist(),
+                        bid[at - first : end - first].tolist(),
+                        qtys,
+                        ask[at - first : end - first].tolist(),
+                        qtys,
+                        strict=True,
+                    ),
+                )
+            if len(bad):
+                bar_open = int(t0[last // 4])
+                raise ReplayError(
+                    plan.path,
+                    f"price {float(prices[last])} of the bar at {bar_open} is below one tick",
+                )
+        if stop < len(ts):
             return
-        if t0 + last < lo:
-            counts.filtered += 4
-            continue
-        qty = bar.volume * 0.25
-        second, third_px = (bar.low, bar.high) if bar.close >= bar.open else (bar.high, bar.low)
-        for ts, price in (
-            (t0, bar.open),
-            (t0 + third, second),
-            (t0 + two_thirds, third_px),
-            (t0 + last, bar.close),
-        ):
-            if ts >= hi:
-                return
-            if ts >= lo:
-                bid, ask = spread(price)
-                if not 0.0 < bid <= ask:
-                    raise ReplayError(
-                        plan.path, f"price {price} of the bar at {t0} is below one tick"
-                    )
-                counts.emitted += 1
-                yield _new(Quote, (symbol, ts, bid, qty, ask, qty))
-            else:
-                counts.filtered += 1
 
 
 def read_bars(
@@ -184,48 +256,86 @@ def read_bars(
         return
     lo = TS_MIN if start_ms is None else start_ms
     hi = TS_MAX if end_ms is None else end_ms
-    for bar in _bars(plan, Counts(), interval):
-        if bar.open_ms >= hi:
-            return
-        if bar.open_ms >= lo:
-            yield bar
+    for bars in _bar_blocks(plan, interval):
+        for t, o, h, low, c, v in bars.tolist():
+            if t >= hi:
+                return
+            if t >= lo:
+                yield Bar(int(t), o, h, low, c, v)
 
 
-def _bars(plan: FilePlan, counts: Counts, interval: int) -> Iterator[Bar]:
+def _bar_blocks(plan: FilePlan, interval: int) -> Iterator[np.ndarray]:
+    """The file's bars, checked, as float64 rows `open_ms, open, high, low, close, volume`,
+    a block at a time; a bad row raises once the rows before it are out."""
     path, layout = plan.path, plan.layout
-    t_i, o_i, h_i, l_i, c_i, v_i = layout.columns
-    ncols = layout.ncols
-    fields = tuple(zip(KLINE_COLUMNS, layout.columns, strict=True))
     prev = TS_MIN - interval
     line = layout.data_line - 1
     with open_text(path) as fh:
         try:
-            for line, parts in enumerate(split_rows(fh, layout), layout.data_line):
-                if len(parts) != ncols:
-                    if is_blank(parts):
-                        continue
-                    raise width_fault(path, line, parts, layout)
+            for line, lines in blocks(fh, layout):
+                bars = numeric_columns(lines, layout, layout.columns)
+                if bars is not None and _bars_fine(bars, prev, interval):
+                    prev = int(bars[-1, 0])
+                    yield bars
+                    continue
+                rows: list[tuple[float, ...]] = []
                 try:
-                    t = int(parts[t_i])
-                except ValueError:
-                    t = parse_ms(path, line, "open_time_ms", parts[t_i])
-                try:
-                    o = float(parts[o_i])
-                    h = float(parts[h_i])
-                    low = float(parts[l_i])
-                    c = float(parts[c_i])
-                    v = float(parts[v_i])
-                except ValueError:
-                    raise number_fault(path, line, parts, fields) from None
-                counts.rows += 1
-                if not prev + interval <= t < TS_MAX:
-                    raise _bar_time_fault(plan, line, t, prev, interval)
-                prev = t
-                if not (0.0 < low <= o <= h < INF and low <= c <= h and 0.0 <= v < INF):
-                    raise _bar_fault(plan, line, parts, fields, (o, h, low, c, v))
-                yield Bar(t, o, h, low, c, v)
+                    for row in _checked_rows(plan, line, lines, interval, prev):
+                        rows.append(row)
+                        prev = int(row[0])
+                except ReplayError:
+                    if rows:
+                        yield np.array(rows, dtype=np.float64)
+                    raise
+                if rows:
+                    yield np.array(rows, dtype=np.float64)
         except READ_ERRORS as exc:
             raise ReplayError(path, f"cannot be read after line {line} ({exc})") from None
+
+
+def _bars_fine(bars: np.ndarray, prev: int, interval: int) -> bool:
+    t, o, h, low, c, v = bars.T
+    opens = np.concatenate(([prev], t))
+    return bool(
+        (t == np.floor(t)).all()
+        and (np.diff(opens) >= interval).all()
+        and t[-1] < TS_MAX
+        and ((low > 0.0) & (low <= o) & (o <= h) & (h < INF) & (low <= c) & (c <= h)).all()
+        and ((v >= 0.0) & (v < INF)).all()
+    )
+
+
+def _checked_rows(
+    plan: FilePlan, first: int, lines: Iterable[str], interval: int, prev: int
+) -> Iterator[tuple[float, ...]]:
+    """Row by row, with the error that names the line: the reference for `_bars_fine`."""
+    path, layout = plan.path, plan.layout
+    t_i, o_i, h_i, l_i, c_i, v_i = layout.columns
+    ncols = layout.ncols
+    fields = tuple(zip(KLINE_COLUMNS, layout.columns, strict=True))
+    for line, parts in enumerate(split_lines(lines, layout), first):
+        if len(parts) != ncols:
+            if is_blank(parts):
+                continue
+            raise width_fault(path, line, parts, layout)
+        try:
+            t = int(parts[t_i])
+        except ValueError:
+            t = parse_ms(path, line, "open_time_ms", parts[t_i])
+        try:
+            o = float(parts[o_i])
+            h = float(parts[h_i])
+            low = float(parts[l_i])
+            c = float(parts[c_i])
+            v = float(parts[v_i])
+        except ValueError:
+            raise number_fault(path, line, parts, fields) from None
+        if not prev + interval <= t < TS_MAX:
+            raise _bar_time_fault(plan, line, t, prev, interval)
+        prev = t
+        if not (0.0 < low <= o <= h < INF and low <= c <= h and 0.0 <= v < INF):
+            raise _bar_fault(plan, line, parts, fields, (o, h, low, c, v))
+        yield (t, o, h, low, c, v)
 
 
 def _bar_time_fault(plan: FilePlan, line: int, t: int, prev: int, interval: int) -> ReplayError:

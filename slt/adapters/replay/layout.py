@@ -2,8 +2,9 @@
 
 Columns are found by name, so their order and any extra columns do not matter. A few other
 spellings of the same fields are accepted, notably those of Binance's own CSV dumps
-(data.binance.vision `bookTicker`: `transaction_time,best_bid_price,...`; klines: `open_time,...`,
-with or without a header row).
+(data.binance.vision `bookTicker`: `transaction_time,best_bid_price,...`; klines: `open_time,...`
+and `aggTrades`: `agg_trade_id,price,quantity,...,transact_time,...`, with or without a header
+row).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from slt.adapters.replay.textio import open_text
 
 QUOTE_COLUMNS = ("ts_ms", "bid_price", "bid_qty", "ask_price", "ask_qty")
 KLINE_COLUMNS = ("open_time_ms", "open", "high", "low", "close", "volume")
+TRADE_COLUMNS = ("ts_ms", "price", "qty")
 SYMBOL_COLUMN = "symbol"
 CLOSE_TIME_COLUMN = "close_time_ms"
 
@@ -30,11 +32,17 @@ _ALIASES = {
     "best_ask_qty": "ask_qty",
     "open_time": "open_time_ms",
     "close_time": "close_time_ms",
+    "transact_time": "ts_ms",
+    "quantity": "qty",
 }
 # Binance's kline dumps: older ones have no header row, always these twelve columns.
 _BINANCE_KLINE_DUMP = (
     "open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms",
     "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
+# Binance's aggTrades dumps: older ones have no header row.
+_BINANCE_AGG_TRADES_DUMP = (
+    "agg_trade_id", "price", "qty", "first_trade_id", "last_trade_id", "ts_ms", "is_buyer_maker",
 )  # fmt: skip
 _SAMPLE_BYTES = 1 << 16
 
@@ -42,6 +50,7 @@ _SAMPLE_BYTES = 1 << 16
 class Kind(StrEnum):
     QUOTES = "quotes"
     KLINES = "klines"
+    TRADES = "trades"  # aggregate trades: each becomes a quote around its price
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,12 @@ def _layout_from_header(path: Path, fields: list[str], quoted: bool) -> Layout:
         if len(names) != len(_BINANCE_KLINE_DUMP):
             raise ReplayError(path, "first row is numbers, not a header naming the columns", 1)
         names, data_line = list(_BINANCE_KLINE_DUMP), 1
+    elif (
+        len(names) == len(_BINANCE_AGG_TRADES_DUMP)
+        and all(_is_number(n) for n in names[:-1])
+        and names[-1] in ("true", "false")
+    ):
+        names, data_line = list(_BINANCE_AGG_TRADES_DUMP), 1
     else:
         data_line = 2
     index = {}
@@ -113,12 +128,15 @@ def _layout_from_header(path: Path, fields: list[str], quoted: bool) -> Layout:
         kind, wanted = Kind.QUOTES, QUOTE_COLUMNS
     elif all(c in index for c in KLINE_COLUMNS):
         kind, wanted = Kind.KLINES, KLINE_COLUMNS
+    elif "agg_trade_id" in index and all(c in index for c in TRADE_COLUMNS):
+        # Binance's aggregate trades only: other trade recordings are not meant as a price path.
+        kind, wanted = Kind.TRADES, TRADE_COLUMNS
     else:
         raise ReplayError(path, _unknown_header(index), 1)
     symbol_col = index.get(SYMBOL_COLUMN)
-    if kind is Kind.KLINES and symbol_col is not None:
+    if kind is not Kind.QUOTES and symbol_col is not None:
         raise ReplayError(
-            path, "klines with a symbol column are not supported: one file per symbol"
+            path, f"{kind} with a symbol column are not supported: one file per symbol"
         )
     return Layout(
         kind=kind,

@@ -10,9 +10,13 @@ order, keeping file order among equal times. Rows further behind stop the replay
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
+import numpy as np
+
+from slt.adapters.replay.columnar import blocks, numeric_columns
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.layout import QUOTE_COLUMNS, FilePlan
 from slt.adapters.replay.rows import (
@@ -25,6 +29,7 @@ from slt.adapters.replay.rows import (
     parse_ms,
     price_fault,
     qty_fault,
+    split_lines,
     split_rows,
     time_fault,
     width_fault,
@@ -39,6 +44,8 @@ QuoteStream = Generator[Quote, None, None]
 # A NamedTuple's own constructor is a Python function; building the tuple directly halves the
 # cost of the most frequent allocation in a replay.
 _new = tuple.__new__
+# Quotes made into Python objects at a time: a merge over many files holds one slice per file.
+SLICE = 1024
 
 
 def read_quotes(
@@ -55,47 +62,119 @@ def read_quotes(
 def _single_symbol(plan: FilePlan, counts: Counts, lo: int, hi: int) -> QuoteStream:
     path, layout, symbol = plan.path, plan.layout, plan.symbol
     assert symbol is not None
-    t_i, b_i, bq_i, a_i, aq_i = layout.columns
-    ncols = layout.ncols
-    fields = tuple(zip(QUOTE_COLUMNS, layout.columns, strict=True))
-    prev = TS_MIN
+    prev: int | None = TS_MIN
     line = layout.data_line - 1
     with open_text(path) as fh:
         try:
-            for line, parts in enumerate(split_rows(fh, layout), layout.data_line):
-                if len(parts) != ncols:
-                    if is_blank(parts):
-                        continue
-                    raise width_fault(path, line, parts, layout)
-                try:
-                    t = int(parts[t_i])
-                except ValueError:
-                    t = parse_ms(path, line, "ts_ms", parts[t_i])
-                try:
-                    bid = float(parts[b_i])
-                    bid_qty = float(parts[bq_i])
-                    ask = float(parts[a_i])
-                    ask_qty = float(parts[aq_i])
-                except ValueError:
-                    raise number_fault(path, line, parts, fields) from None
-                counts.rows += 1
-                if not prev <= t < TS_MAX:
-                    raise time_fault(path, line, "ts_ms", t, prev, "the previous row")
-                prev = t
-                # One chained comparison accepts a sane quote; NaN fails every comparison.
-                if 0.0 < bid <= ask < INF and 0.0 <= bid_qty < INF and 0.0 <= ask_qty < INF:
-                    if t < lo:
-                        counts.filtered += 1
-                    elif t >= hi:
+            for line, lines in blocks(fh, layout):
+                values = numeric_columns(lines, layout, layout.columns)
+                if values is not None and _block_fine(values, prev):
+                    prev = int(values[-1, 0])
+                    if (yield from _emit_block(symbol, values, counts, lo, hi)):
                         return
-                    else:
-                        counts.emitted += 1
-                        yield _new(Quote, (symbol, t, bid, bid_qty, ask, ask_qty))
-                else:
-                    _crossed_or_raise(plan, line, parts, fields, (bid, bid_qty, ask, ask_qty))
-                    counts.crossed += 1
+                    continue
+                prev = yield from _single_rows(plan, counts, line, lines, lo, hi, prev)
+                if prev is None:
+                    return
         except READ_ERRORS as exc:
             raise ReplayError(path, f"cannot be read after line {line} ({exc})") from None
+
+
+def _block_fine(values: np.ndarray, prev: int) -> bool:
+    """Times whole, in range and non-decreasing from `prev`; every field usable (a crossed
+    quote is usable: it is counted and skipped)."""
+    t, bid, bid_qty, ask, ask_qty = values.T
+    return bool(
+        (t == np.floor(t)).all()
+        and t[0] >= prev
+        and (np.diff(t) >= 0).all()
+        and t[-1] < TS_MAX
+        and ((bid > 0.0) & (bid < INF) & (ask > 0.0) & (ask < INF)).all()
+        and ((bid_qty >= 0.0) & (bid_qty < INF) & (ask_qty >= 0.0) & (ask_qty < INF)).all()
+    )
+
+
+def _emit_block(
+    symbol: str, values: np.ndarray, counts: Counts, lo: int, hi: int
+) -> Generator[Quote, None, bool]:
+    """The block's quotes within [lo, hi); True once a quote at or after `hi` ends the file."""
+    t, bid, bid_qty, ask, ask_qty = values.T
+    sane = bid <= ask
+    beyond = np.flatnonzero(sane & (t >= hi))
+    stop = int(beyond[0]) if len(beyond) else len(t)
+    counts.rows += stop + 1 if len(beyond) else stop
+    counts.crossed += int(stop - np.count_nonzero(sane[:stop]))
+    keep = np.flatnonzero(sane[:stop] & (t[:stop] >= lo))
+    counts.filtered += int(np.count_nonzero(sane[:stop])) - len(keep)
+    counts.emitted += len(keep)
+    times = t.astype(np.int64)
+    for at in range(0, len(keep), SLICE):
+        rows = keep[at : at + SLICE]
+        n = len(rows)
+        yield from map(
+            _new,
+            repeat(Quote, n),
+            zip(
+                repeat(symbol, n),
+                times[rows].tolist(),
+                bid[rows].tolist(),
+                bid_qty[rows].tolist(),
+                ask[rows].tolist(),
+                ask_qty[rows].tolist(),
+                strict=True,
+            ),
+        )
+    return bool(len(beyond))
+
+
+def _single_rows(
+    plan: FilePlan,
+    counts: Counts,
+    first: int,
+    lines: Iterable[str],
+    lo: int,
+    hi: int,
+    prev: int,
+) -> Generator[Quote, None, int | None]:
+    """Row by row, the reference for the block path: returns the last time, or None once a
+    quote at or after `hi` ends the file."""
+    path, layout, symbol = plan.path, plan.layout, plan.symbol
+    t_i, b_i, bq_i, a_i, aq_i = layout.columns
+    ncols = layout.ncols
+    fields = tuple(zip(QUOTE_COLUMNS, layout.columns, strict=True))
+    for line, parts in enumerate(split_lines(lines, layout), first):
+        if len(parts) != ncols:
+            if is_blank(parts):
+                continue
+            raise width_fault(path, line, parts, layout)
+        try:
+            t = int(parts[t_i])
+        except ValueError:
+            t = parse_ms(path, line, "ts_ms", parts[t_i])
+        try:
+            bid = float(parts[b_i])
+            bid_qty = float(parts[bq_i])
+            ask = float(parts[a_i])
+            ask_qty = float(parts[aq_i])
+        except ValueError:
+            raise number_fault(path, line, parts, fields) from None
+        counts.rows += 1
+        if not prev <= t < TS_MAX:
+            raise time_fault(path, line, "ts_ms", t, prev, "the previous row")
+        prev = t
+        # One chained comparison accepts a sane quote; NaN fails every comparison.
+        if 0.0 < bid <= ask < INF and 0.0 <= bid_qty < INF and 0.0 <= ask_qty < INF:
+            if t < lo:
+                counts.filtered += 1
+            elif t >= hi:
+                return None
+            else:
+                counts.emitted += 1
+                yield _new(Quote, (symbol, t, bid, bid_qty, ask, ask_qty))
+        else:
+            _crossed_or_raise(plan, line, parts, fields, (bid, bid_qty, ask, ask_qty))
+            counts.crossed += 1
+    return prev
 
 
 def _multi_symbol(plan: FilePlan, counts: Counts, lo: int, hi: int) -> QuoteStream:

@@ -13,8 +13,9 @@ from types import TracebackType
 from slt.adapters.replay.klines import Spreader, infer_interval, read_kline_quotes, spreader
 from slt.adapters.replay.layout import FilePlan, Kind, plan_source
 from slt.adapters.replay.quotes import QuoteStream, read_quotes
-from slt.adapters.replay.sources import DataSource
+from slt.adapters.replay.sources import DataSource, expand_sources
 from slt.adapters.replay.stats import Counts, FileStats
+from slt.adapters.replay.trades import read_trade_quotes
 from slt.domain.values import Quote
 
 TickSize = Callable[[str], Decimal | None]
@@ -102,7 +103,8 @@ class Replay:
             return read_quotes(plan, counts, self._start_ms, self._end_ms)
         assert plan.symbol is not None
         spread = self._spreads[plan.symbol]
-        return read_kline_quotes(plan, counts, self._start_ms, self._end_ms, spread)
+        read = read_trade_quotes if plan.layout.kind is Kind.TRADES else read_kline_quotes
+        return read(plan, counts, self._start_ms, self._end_ms, spread)
 
 
 def open_replay(
@@ -113,12 +115,13 @@ def open_replay(
     start_ms: int | None = None,
     end_ms: int | None = None,
 ) -> Replay:
-    """A replay of `sources`, checked up front: every file exists, has a known header and a symbol.
+    """A replay of `sources` (files, or folders of them), checked up front: every file exists,
+    has a known header and a symbol.
 
-    `spread_bps` and `tick_size` shape the quotes made from klines (see `klines`); quotes files
-    are replayed as recorded. `start_ms` is inclusive, `end_ms` exclusive. Raises ReplayError
-    for unusable files and ValueError for unusable arguments; bad rows further in raise
-    ReplayError during iteration.
+    `spread_bps` and `tick_size` shape the quotes made from klines (see `klines`) and from
+    aggregate trades (see `trades`); quotes files are replayed as recorded. `start_ms` is
+    inclusive, `end_ms` exclusive. Raises ReplayError for unusable files and ValueError for
+    unusable arguments; bad rows further in raise ReplayError during iteration.
     """
     if not sources:
         raise ValueError("no data sources to replay")
@@ -126,11 +129,11 @@ def open_replay(
         raise ValueError(f"spread_bps {spread_bps} must be in [0, 20000)")
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise ValueError(f"end_ms {end_ms} is not after start_ms {start_ms}")
-    plans = [_resolve(plan_source(s)) for s in sources]
+    plans = [_resolve(plan_source(s)) for s in expand_sources(sources)]
     spreads = {
         p.symbol: spreader(spread_bps, tick_size(p.symbol))
         for p in plans
-        if p.layout.kind is Kind.KLINES and p.symbol is not None
+        if p.layout.kind is not Kind.QUOTES and p.symbol is not None
     }
     return Replay(plans, spreads, start_ms=start_ms, end_ms=end_ms)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -26,16 +26,21 @@ READ_ERRORS = (OSError, EOFError, UnicodeDecodeError)
 
 
 def split_rows(fh: TextIO, layout: Layout) -> Iterator[list[str]]:
-    """Data rows as field lists, header skipped.
+    """Data rows as field lists, header skipped."""
+    if layout.data_line > 1:
+        fh.readline()
+    return split_lines(fh, layout)
+
+
+def split_lines(lines: Iterable[str], layout: Layout) -> Iterator[list[str]]:
+    """Lines as field lists.
 
     `map(str.split, ...)` runs without a Python frame per row: about twice the speed of the
     csv module, which is kept for files that quote fields.
     """
-    if layout.data_line > 1:
-        fh.readline()
     if layout.quoted:
-        return csv.reader(fh)
-    return map(str.split, fh, itertools.repeat(","))
+        return csv.reader(lines)
+    return map(str.split, lines, itertools.repeat(","))
 
 
 def is_blank(parts: Sequence[str]) -> bool:

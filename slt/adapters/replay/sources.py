@@ -1,8 +1,9 @@
-"""What to replay: a file, optionally labelled with the symbol it holds."""
+"""What to replay: a file, optionally labelled with the symbol it holds, or a folder of them."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +60,49 @@ def interval_from_name(path: Path) -> int | None:
     stem = path.name.split(".", 1)[0]
     match = _NAME_INTERVAL.search(stem)
     return int(match.group(1)) * _UNIT_MS[match.group(2)] if match else None
+
+
+# Files a folder given to --data contributes: CSV, gzip or zip (as Binance's public archive ships
+# them: `BTCUSDT-5m-2024-01.zip`, `BTCUSDT-bookTicker-2024-01-01.zip`).
+_DATA_SUFFIXES = (".csv", ".gz", ".zip")
+# Archive kinds in a folder that are not market data to replay.
+FUNDING_TOKEN = "-fundingRate-"
+_NOT_REPLAYED = {"-trades-": "individual trades"}
+
+
+def is_data_file(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(_DATA_SUFFIXES) and not path.name.startswith(".")
+
+
+def files_in(folder: Path) -> list[Path]:
+    """Data files under `folder` (and its subfolders), by path."""
+    return sorted(p for p in folder.rglob("*") if is_data_file(p))
+
+
+def expand_sources(sources: Iterable[DataSource]) -> list[DataSource]:
+    """Sources with every folder replaced by the market data files under it, in path order.
+
+    Funding-rate files are left out (read them with `FundingRates`); individual-trade files are
+    refused by name (aggregate trades, quotes and klines are replayed).
+    """
+    out: list[DataSource] = []
+    for source in sources:
+        if not source.path.is_dir():
+            out.append(source)
+            continue
+        if source.symbol is not None:
+            raise ValueError(
+                f"--data {source.symbol}={source.path}: SYMBOL= names a file, not a folder"
+            )
+        found = [p for p in files_in(source.path) if FUNDING_TOKEN not in p.name]
+        for path in found:
+            kind = next((k for t, k in _NOT_REPLAYED.items() if t in path.name), None)
+            if kind is not None:
+                raise ValueError(
+                    f"{path}: {kind} are not replayed (quotes, klines and aggTrades are); "
+                    "give --data the klines, bookTicker or aggTrades folder"
+                )
+        if not found:
+            raise ValueError(f"--data {source.path}: no market data files in the folder")
+        out.extend(DataSource(p) for p in found)
+    return out

@@ -1,0 +1,1 @@
+"""Binance's public data archive (data.binance.vision)."""
