@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -33,9 +34,11 @@ from slt.config import Settings
 from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
+from slt.learner.permissions import verdicts_at
 from slt.learner.registry import ModelCard, ModelRegistry
 from slt.position_controller import ExitSettings, PositionController
 from slt.reporter import DailyReporter, ModelRecord, ReportStore
+from slt.reporter.daily import PermissionLines
 from slt.scheduler import Job, UnifiedScheduler
 from slt.trader import SelfLearningTrader, VirtualBook
 
@@ -69,6 +72,19 @@ def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
         streams=StreamsConfig(base_url=settings.live.ws_url),
         stale_after_ms=_stale_after_ms(settings),
     )
+
+
+def _permission_lines(settings: Settings, seed: int) -> PermissionLines:
+    """The daily report's permission section, rebuilt from the stored outcomes as the trader
+    judged them (same settings, same seed)."""
+    learner = settings.learner
+    params = learner.permission_params(seed)
+
+    def lines(samples: list[dict[str, Any]], at_ms: int) -> list[str]:
+        verdicts = verdicts_at(samples, params, learner.min_expected_r, at_ms)
+        return [v.describe() for v in verdicts]
+
+    return lines
 
 
 def _model_recorder(report_store: ReportStore) -> Callable[[ModelCard], None]:
@@ -192,6 +208,7 @@ class Container(containers.DeclarativeContainer):
         ),
         report_store=report_store,
         runtime_stats=runtime_stats,
+        permissions=providers.Callable(_permission_lines, settings, seed),
     )
     jobs = providers.List(
         providers.Factory(

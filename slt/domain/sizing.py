@@ -40,6 +40,7 @@ class RejectCode(StrEnum):
     SYMBOL_ALREADY_OPEN = "symbol_already_open"
     MAX_OPEN_POSITIONS = "max_open_positions"
     DAILY_LOSS_LIMIT = "daily_loss_limit"
+    DRAWDOWN_STOP = "drawdown_stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,13 @@ class RiskLimits:
     max_open_positions: int = 5
     daily_loss_limit: Decimal = Decimal("0.03")  # fraction of the day's starting equity
     max_position_notional: Decimal | None = None  # USDT; None: no cap beyond leverage
+    # Fraction of the peak equity the account may lose: entries stop once a new one (its risk
+    # plus the risk budgeted to every open position) could take equity below that floor.
+    max_drawdown: Decimal = Decimal("0.2")
 
     def __post_init__(self) -> None:
         _check_fraction("risk_per_trade", self.risk_per_trade)
+        _check_fraction("max_drawdown", self.max_drawdown)
         _check_fraction("daily_loss_limit", self.daily_loss_limit)
         _check_int("max_leverage", self.max_leverage, 1, MAX_EXCHANGE_LEVERAGE)
         _check_int("max_open_positions", self.max_open_positions, 1, None)
@@ -172,17 +177,29 @@ def entry_gate(
     day_realized_pnl: Decimal,
     unrealized_pnl: Decimal = Decimal(0),
     limits: RiskLimits,
+    equity: Decimal | None = None,
+    peak_equity: Decimal | None = None,
 ) -> Rejection | None:
     """May a NEW position be opened on `symbol`? None when it may.
 
     `open_symbols` holds the symbols with an open (or opening) position; `unrealized_pnl` is
-    theirs, summed, so that a day already lost on paper stops new entries too. Checks run in
-    this order and the first failing one is reported: daily loss, one position per symbol,
-    number of positions. Exits are never gated.
+    theirs, summed, so that a day already lost on paper stops new entries too. `equity` and
+    `peak_equity` (the highest equity seen) drive the drawdown stop when given. Checks run in
+    this order and the first failing one is reported: drawdown, daily loss, one position per
+    symbol, number of positions. Exits are never gated.
     """
     with localcontext(_EXACT):
         loss = -(day_realized_pnl + unrealized_pnl)
         limit = limits.daily_loss_limit * day_start_equity
+        if equity is not None and peak_equity is not None:
+            at_risk = (len(open_symbols) + 1) * limits.risk_per_trade * equity
+            floor = peak_equity * (1 - limits.max_drawdown)
+            if equity - at_risk < floor:
+                return Rejection(
+                    RejectCode.DRAWDOWN_STOP,
+                    f"equity {equity} with {at_risk} at risk would reach the floor {floor} "
+                    f"({limits.max_drawdown:%} below the peak {peak_equity})",
+                )
     if loss >= limit:
         return Rejection(RejectCode.DAILY_LOSS_LIMIT, f"day loss {loss} reached limit {limit}")
     if symbol in open_symbols:

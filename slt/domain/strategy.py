@@ -74,6 +74,8 @@ class Candidate:
     trail_distance: float
     features: tuple[tuple[str, float], ...] = ()
     trigger: str = ""  # "cross" or "breakout"
+    # The generator that proposed it (and its exit plan): the unit the permission layer judges.
+    family: str = "trend"
 
 
 def _ready(*values: float) -> bool:

@@ -43,7 +43,7 @@ class Decision:
     decision_ms: int
     score: float | None  # the latest model's expected R (None before the first model)
     model_version: int | None  # the model that scored it (None before the first model)
-    taken_by: str  # "rules", "model", "explore", or "" when not taken
+    taken_by: str  # "rules", "model", or "" when not taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,7 @@ def decision_record(d: Decision) -> dict[str, Any]:
         "reward_risk": c.reward_risk,
         "trail_distance": c.trail_distance,
         "trigger": c.trigger,
+        "family": c.family,
         "features": {k: _json_float(v) for k, v in c.features},
         "decision_ms": d.decision_ms,
         "score": d.score,
@@ -99,6 +100,7 @@ def decision_from_record(r: Mapping[str, Any]) -> Decision:
         trail_distance=r["trail_distance"],
         features=tuple((k, _from_json(v)) for k, v in features.items()),
         trigger=r["trigger"],
+        family=r.get("family", "trend"),  # records written before families existed
     )
     return Decision(candidate, r["decision_ms"], r["score"], r["model_version"], r["taken_by"])
 

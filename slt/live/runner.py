@@ -34,6 +34,7 @@ from slt.adapters.clocks.live import LiveClock
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
 from slt.credentials import Credentials
+from slt.domain.permission import summary as permission_summary
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
 from slt.live.status import status_line
@@ -323,6 +324,7 @@ async def _status_loop(
                 len(controller.positions),
                 pnl,
                 controller.halted,
+                permission_summary(container.trader().permission_report()),
             )
         )
         await clock.sleep_until(now + period_ms)
@@ -364,6 +366,7 @@ async def _status_server(
         notifier_stats=notifications.stats,
         runtime_stats=container.runtime_stats(),
         started_ms=clock.now_ms(),
+        permissions=lambda: [v.describe() for v in container.trader().permission_report()],
     )
     token = resolve_token()
     server = StatusServer(source, token, host=live.status_host, port=live.status_port)

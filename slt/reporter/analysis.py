@@ -119,6 +119,7 @@ class DayReport:
     model: ModelLine | None
     breaker: BreakerDay
     runtime: RuntimeWindow | None
+    permissions: tuple[str, ...] = ()  # each candidate family's permission at the day's end
 
     @property
     def complete(self) -> bool:
@@ -280,6 +281,7 @@ def build_day_report(
     open_positions: int | None = None,
     model: ModelRecord | None = None,
     runtime: RuntimeWindow | None = None,
+    permissions: tuple[str, ...] = (),
 ) -> DayReport:
     """`trades` and `samples` may hold other days too: only the day's are used.
     `wallet_end` is the wallet balance at `day_end_ms`, if known."""
@@ -329,6 +331,7 @@ def build_day_report(
         model=_model_line(model, real),
         breaker=breaker_day(breaker_events, day_start_ms, day_end_ms),
         runtime=runtime,
+        permissions=permissions,
     )
 
 

@@ -108,6 +108,8 @@ class StatusSnapshot:
     runtime: RuntimeStats | None = None
     notifiers: tuple[NotifierView, ...] = ()
     started_ms: int | None = None
+    # Which candidate families may risk money, and why (slt.domain.permission)
+    permissions: tuple[str, ...] = ()
 
 
 StatusSource = Callable[[], StatusSnapshot]

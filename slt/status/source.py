@@ -88,6 +88,7 @@ class ComponentsSource:
     notifier_stats: Callable[[], Iterable[NotifierStats]] | None = None
     equity: Callable[[], Decimal | None] | None = None
     started_ms: int | None = None
+    permissions: Callable[[], Iterable[str]] | None = None  # each family's verdict, one line
 
     def __call__(self) -> StatusSnapshot:
         now = self.clock.now_ms()
@@ -116,6 +117,7 @@ class ComponentsSource:
                 for n in (self.notifier_stats() if self.notifier_stats else ())
             ),
             started_ms=self.started_ms,
+            permissions=tuple(self.permissions()) if self.permissions else (),
         )
 
     def _position(self, p: Position) -> PositionView:

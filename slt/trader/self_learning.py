@@ -1,19 +1,22 @@
 """SelfLearningTrader: the trading cycle (60 s), the virtual cycle (10 s) and learning.
 
-Trading cycle: the decision interval's newly closed bars become rule candidates
+Trading cycle: the decision interval's newly closed bars become candidates of each family
 (slt.domain.strategy), each with its feature vector (slt.learner.features) computed there and
 then. Then the decision:
 
 * `rules` (the `rules` policy, and the `model` policy until a model has passed its
-  validation, i.e. cold start): every candidate is tried;
+  validation, i.e. cold start): every candidate is a choice;
 * `model`: candidates are ranked by the live model's expected R; those above
-  `learner.min_expected_r` are tried, best first, and each one below is tried anyway with
-  probability `learner.explore_rate` (a seeded RNG, so a simulation stays reproducible).
+  `learner.min_expected_r` are chosen, best first. There is no exploration on real money:
+  every candidate not taken is followed virtually and labels its features anyway.
 
-A tried candidate still has to pass the risk rules (daily loss limit, one position per symbol,
-capacity, cost, sizing; slt.domain.sizing) and the circuit breaker. Every candidate not taken
-live, for whatever reason, is followed as a virtual position; so every candidate ends up as
-exactly one labelled outcome, real or virtual.
+A chosen candidate then needs the permission of its family (slt.domain.permission; a model's
+choice is judged as the family `model:<family>`): the lower confidence bound of the family's
+recent after-fee R, real and virtual outcomes alike, must be above zero. Then it has to pass
+the risk rules (drawdown stop, daily loss limit, one position per symbol, capacity, cost,
+sizing; slt.domain.sizing) and the circuit breaker. Every candidate not taken live, for
+whatever reason, is followed as a virtual position; so every candidate ends up as exactly one
+labelled outcome, real or virtual, and a family without permission keeps earning its way back.
 
 Learning: outcomes accumulate as they close (only closed ones: a label is never read before it
 exists). Every `learner.retrain_every` new outcomes (or `learner.retrain_period_h`), a model is
@@ -26,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,15 +37,18 @@ from typing import Any
 
 from slt.data_service import DataService, parse_interval
 from slt.domain.filters import SymbolFilters
+from slt.domain.permission import Permission, PermissionBook
 from slt.domain.position import Position
 from slt.domain.sizing import RiskLimits, Sizing, entry_gate, size_entry
 from slt.domain.strategy import Candidate, EmaTrendParams, TrendSignals
 from slt.domain.values import DAY_MS, HOUR_MS, Balance, Quote
 from slt.learner.config import LearnerConfig
 from slt.learner.features import feature_vector, named
+from slt.learner.permissions import model_family, record_outcome
 from slt.learner.registry import ModelRegistry
 from slt.learner.samples import (
     ENTRY,
+    OUTCOME,
     Decision,
     LabelledSample,
     Outcome,
@@ -101,7 +106,8 @@ class SelfLearningTrader:
         self._taker_fee = taker_fee
         self._learner = learner
         self.registry = registry
-        self._rng = random.Random(seed)
+        self.permissions = PermissionBook(learner.permission_params(seed))
+        self.peak_equity = Decimal(0)
         self._tf = parse_interval(interval)
         self._ltf = parse_interval(learner.lower_interval)
         self._htf = parse_interval(learner.higher_interval)
@@ -132,6 +138,10 @@ class SelfLearningTrader:
         for r in open_records(records, ENTRY, "position_id"):
             self._taken[r["position_id"]] = decision_from_record(r["decision"])
         self._samples.extend(labelled(records))
+        for r in sorted(
+            (r for r in records if r.get("type") == OUTCOME), key=lambda r: r["close_ms"]
+        ):
+            record_outcome(self.permissions, r, self._learner.min_expected_r)
 
     def _latest(self, symbol: str) -> Quote | None:
         age = self._feed.latest(symbol)
@@ -184,19 +194,31 @@ class SelfLearningTrader:
         self._roll_day(now_ms, balance)
         for i in order:
             candidate, q = candidates[i]
-            taken_by = self._taken_by(gate is not None, scores[i])
-            decision = Decision(candidate, now_ms, scores[i], version, taken_by)
-            if not taken_by:
-                self._virtual.open(decision, q, "below_threshold", now_ms)
-            elif await self._consider(decision, q, balance, now_ms):
+            chosen_by = self._chosen_by(gate is not None, scores[i])
+            refusal = "below_threshold" if not chosen_by else self._refusal(candidate, chosen_by)
+            if refusal:
+                decision = Decision(candidate, now_ms, scores[i], version, "")
+                self._virtual.open(decision, q, refusal, now_ms)
+                continue
+            decision = Decision(candidate, now_ms, scores[i], version, chosen_by)
+            if await self._consider(decision, q, balance, now_ms):
                 balance = await self._gateway.balance()
 
-    def _taken_by(self, gated: bool, score: float | None) -> str:
+    def _chosen_by(self, gated: bool, score: float | None) -> str:
         if not gated:
             return "rules"
-        if score is not None and score > self._learner.min_expected_r:
-            return "model"
-        return "explore" if self._rng.random() < self._learner.explore_rate else ""
+        return "model" if score is not None and score > self._learner.min_expected_r else ""
+
+    def _refusal(self, candidate: Candidate, chosen_by: str) -> str:
+        """"no_permission" when the chooser's family has not earned real money; else ""."""
+        if not self._learner.permission:
+            return ""
+        family = candidate.family if chosen_by == "rules" else model_family(candidate.family)
+        return "" if self.permissions.allowed(family) else "no_permission"
+
+    def permission_report(self) -> list[Permission]:
+        """Every family's permission and its reason, for status and reports."""
+        return self.permissions.verdicts()
 
     async def virtual_cycle(self, now_ms: int) -> None:
         self._virtual.cycle(now_ms, self._latest)
@@ -207,6 +229,7 @@ class SelfLearningTrader:
             self._day = day
             self.day_start_equity = balance.equity
             self.day_realized = Decimal(0)
+        self.peak_equity = max(self.peak_equity, balance.equity)
 
     async def _consider(self, decision: Decision, q: Quote, balance: Balance, now_ms: int) -> bool:
         """Take the candidate if risk allows; otherwise follow it virtually. True if taken."""
@@ -245,6 +268,8 @@ class SelfLearningTrader:
             day_realized_pnl=self.day_realized,
             unrealized_pnl=balance.unrealized_pnl,
             limits=self._limits,
+            equity=balance.equity,
+            peak_equity=self.peak_equity,
         )
         if rejection is not None:
             return rejection.code.value
@@ -290,6 +315,7 @@ class SelfLearningTrader:
     def _on_outcome(self, record: Mapping[str, Any]) -> None:
         self._samples.extend(labelled([record]))
         self._new_samples += 1
+        record_outcome(self.permissions, record, self._learner.min_expected_r)
 
     def _maybe_retrain(self, now_ms: int) -> None:
         cfg = self._learner
