@@ -187,6 +187,9 @@ async def evaluate(
                     "validation_model_mean_r": c.validation["model_mean_r"],
                     "validation_model_mean_se": c.validation["model_mean_se"],
                     "validation_model_taken": c.validation["model_taken"],
+                    "validation_model_lower_r": c.validation.get("model_lower_r"),
+                    "validation_rank_corr": [f["rank_corr"] for f in c.validation["folds"]],
+                    "verdict": c.validation.get("verdict", ""),
                 }
                 for c in cards
             ],
@@ -214,11 +217,12 @@ def _text(
 ) -> str:
     models = [
         f"  model {m['version']} trained {m['trained_at'][:16]} on {m['samples']} outcomes; "
-        f"validation: {m['validation_model_taken']} taken, R {_num(m['validation_model_r'])} "
-        f"(mean {_num(m['validation_model_mean_r'])}"
-        f" +- {_num(m['validation_model_mean_se'], '.3f')})"
-        f" vs rules R {_num(m['validation_rules_r'])} "
-        f"(mean {_num(m['validation_rules_mean_r'])}) -> {'LIVE' if m['live'] else 'rules decide'}"
+        f"validation: {m['validation_model_taken']} taken, "
+        f"mean {_num(m['validation_model_mean_r'])} R "
+        f"(bound {_num(m['validation_model_lower_r'])}) vs rules "
+        f"{_num(m['validation_rules_mean_r'])} R; rank corr per block "
+        + ", ".join(_num(c, "+.2f") for c in m["validation_rank_corr"])
+        + f"\n    -> {'LIVE' if m['live'] else 'rules decide'}: {m['verdict']}"
         for m in runs["gated"]["models"]
     ]
     gates = [

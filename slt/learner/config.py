@@ -31,13 +31,15 @@ class LearnerConfig:
     retrain_period_h: float = 0.0  # also retrain this often; 0: never by time
     min_samples: int = 300  # outcomes needed before the first training
     validation_folds: int = 3
+    # Training samples must have closed this long before a validation block begins.
+    validation_embargo_h: float = 4.0
     max_samples: int = 20_000  # most recent outcomes kept for training
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"learner.policy must be one of {', '.join(POLICIES)}")
         self.permission_params()  # validates the permission_* keys
-        for name in ("retrain_every", "retrain_period_h"):
+        for name in ("retrain_every", "retrain_period_h", "validation_embargo_h"):
             if getattr(self, name) < 0:
                 raise ValueError(f"learner.{name} must not be negative")
         if self.validation_folds < 2:

@@ -66,6 +66,7 @@ class LabelledSample:
     close_ms: int
     features: tuple[float, ...]
     r_multiple: float
+    symbol: str = ""
 
 
 def decision_record(d: Decision) -> dict[str, Any]:
@@ -130,6 +131,7 @@ def labelled(records: Iterable[Mapping[str, Any]]) -> list[LabelledSample]:
             r["close_ms"],
             tuple(_from_json(r["features"].get(name)) for name in FEATURE_NAMES),
             r["r_multiple"],
+            r["symbol"],
         )
         for r in records
         if r.get("type") == OUTCOME

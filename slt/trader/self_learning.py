@@ -336,16 +336,21 @@ class SelfLearningTrader:
         cfg = self._learner
         try:
             result: TrainResult = await asyncio.to_thread(
-                train, samples, now_ms, cfg.min_expected_r, cfg.validation_folds
+                train,
+                samples,
+                now_ms,
+                cfg.min_expected_r,
+                cfg.validation_folds,
+                self._params.max_cost_r,
+                round(cfg.validation_embargo_h * HOUR_MS),
             )
             card = self.registry.register(result)
             log.info(
-                "model %d trained on %d outcomes: validation R %.1f (rules %.1f), %s",
+                "model %d trained on %d outcomes: %s (%s)",
                 card.version,
                 card.n_samples,
-                result.validation.model_sum_r,
-                result.validation.rules_sum_r,
                 "live" if card.live else "rules decide",
+                result.validation.verdict[1],
             )
         except Exception:
             log.exception("training failed; the current decision rule stays")
