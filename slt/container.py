@@ -137,6 +137,7 @@ class Container(containers.DeclarativeContainer):
         wallet=settings.provided.exchange.wallet,
         taker_fee=settings.provided.exchange.taker_fee,
         maker_fee=settings.provided.exchange.maker_fee,
+        realism=providers.Callable(lambda s: s.simulation.realism(), settings),
     )
     exchange = providers.Selector(mode, simulate=fake_exchange, paper=fake_exchange, live=binance)
     breaker = providers.Singleton(CircuitBreaker)

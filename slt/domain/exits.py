@@ -31,6 +31,7 @@ class ExitReason(StrEnum):
     END_OF_DATA = "end_of_data"
     CLOSED_WHILE_DOWN = "closed_while_down"
     UNPROTECTED = "unprotected"  # the protective stop could not be confirmed
+    LIQUIDATION = "liquidation"  # closed by the exchange's liquidation engine
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,14 @@ from decimal import Decimal
 
 from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
+from slt.domain.orders import (
+    LIQUIDATION_CLIENT_PREFIX,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+)
 from slt.domain.position import Position
 from slt.domain.reconcile import stop_client_id
 from slt.domain.sizing import Sizing
@@ -302,10 +309,21 @@ class PositionController:
 
     def on_fill(self, fill: Fill) -> None:
         entry = self._orders.get(fill.client_id)
+        if entry is None and fill.client_id.startswith(LIQUIDATION_CLIENT_PREFIX):
+            entry = self._liquidated(fill.symbol)
         if entry is None or not self._store.add_fill(fill):
             return  # not ours, or a duplicate delivery
         p, purpose = entry
         self._apply_fill(p, purpose, fill)
+
+    def _liquidated(self, symbol: str) -> tuple[Position, str] | None:
+        """The position the exchange's liquidation engine just closed: the open one of
+        `symbol` (one per symbol), whatever exit was in flight."""
+        for p in self.positions.values():
+            if p.symbol == symbol and p.qty and not p.closed_ms:
+                p.exit_reason = ExitReason.LIQUIDATION.value
+                return p, ExitReason.LIQUIDATION.value
+        return None
 
     def _apply_fill(self, p: Position, purpose: str, fill: Fill) -> None:
         if purpose == "entry":
