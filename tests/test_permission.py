@@ -54,6 +54,12 @@ def test_too_few_outcomes_or_days_earn_nothing_yet() -> None:
     assert not crowded.allowed and crowded.reason == "outcomes on 5/10 days"
 
 
+def test_a_busy_family_reaches_back_to_span_the_minimum_days() -> None:
+    # 100 outcomes a day: the last 200 span two days; the evidence reaches back to ten.
+    verdict = judge("trend", outcomes(noisy(0.3, 1500), per_day=100), PARAMS)
+    assert verdict.days == 10 and verdict.n == 1000 and verdict.allowed
+
+
 def test_days_are_resampled_as_blocks() -> None:
     # Within each day outcomes agree, across days they differ: the bound must reflect the
     # spread of daily means (9 days of -1 R, 11 of +1 R), not of 200 independent trades.

@@ -1,7 +1,9 @@
 """The permission to risk money: a candidate family trades for real only while its recent
 after-fee expectancy is above zero at the lower confidence bound.
 
-A family's evidence is its last `window` outcomes, real and virtual alike (every candidate is
+A family's evidence is its last `window` outcomes (reaching further back when those fall on
+fewer than `min_days` days: a busy family over many symbols can close 200 outcomes in two
+days), real and virtual alike (every candidate is
 labelled, taken or not), in R multiples after fees. Outcomes of one day share that day's
 market, so they are not independent draws: the bound comes from a block bootstrap that
 resamples whole UTC days (with replacement, as many days as the window holds) and takes the
@@ -83,7 +85,7 @@ def lower_bound(
 
 def judge(family: str, outcomes: Sequence[tuple[int, float]], p: PermissionParams) -> Permission:
     """The verdict on `family` from its recent `outcomes` ((close_ms, r) pairs, oldest first)."""
-    recent = outcomes[-p.window :]
+    recent = _recent(outcomes, p)
     n = len(recent)
     days = len({ms // DAY_MS for ms, _ in recent})
     mean = math.fsum(r for _, r in recent) / n if n else math.nan
@@ -99,6 +101,25 @@ def judge(family: str, outcomes: Sequence[tuple[int, float]], p: PermissionParam
     return Permission(family, allowed, n, days, mean, low, reason)
 
 
+Outcomes = Sequence[tuple[int, float]]
+
+
+def _recent(outcomes: Outcomes, p: PermissionParams) -> Outcomes:
+    """The last `window` outcomes, or as many more as it takes to span `min_days` days."""
+    recent = outcomes[-p.window :]
+    if len({ms // DAY_MS for ms, _ in recent}) >= p.min_days:
+        return recent
+    days: set[int] = set()
+    for i in range(len(outcomes) - 1, -1, -1):
+        days.add(outcomes[i][0] // DAY_MS)
+        if len(days) > p.min_days:  # outcomes[i] opens a day too many
+            return outcomes[i + 1 :]
+    return outcomes
+
+
+HISTORY = 20_000  # outcomes kept per family: ample to reach back `min_days` days
+
+
 class PermissionBook:
     """Recent outcomes per family and their verdicts, recomputed only when a family has news."""
 
@@ -110,7 +131,7 @@ class PermissionBook:
     def record(self, family: str, close_ms: int, r_multiple: float) -> None:
         window = self._outcomes.get(family)
         if window is None:
-            window = self._outcomes[family] = deque(maxlen=self.params.window)
+            window = self._outcomes[family] = deque(maxlen=max(self.params.window, HISTORY))
         window.append((close_ms, r_multiple))
         self._verdicts.pop(family, None)
 

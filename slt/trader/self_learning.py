@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 # keep a little of the balance free so maximal entries still fit.
 MARGIN_HEADROOM = Decimal("0.99")
 NEVER = 2**62
+BTC = "BTCUSDT"  # the market's bellwether: its regime is a feature of every candidate
 
 
 class SelfLearningTrader:
@@ -171,7 +172,8 @@ class SelfLearningTrader:
                 self._virtual.check_reversals(symbol, signals.momentum, now_ms, q)
             if candidate is not None:
                 snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
-                values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms)
+                btc = self._data.snapshot(BTC, self._htf)
+                values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms, btc)
                 candidates.append((replace(candidate, features=named(values)), q))
         self._maybe_retrain(now_ms)
         if candidates:
