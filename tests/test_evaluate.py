@@ -39,8 +39,8 @@ def test_evaluate_prints_and_writes_the_table_per_fold_and_policy(
     assert all(r["trades"] == 0 for r in rows if r["policy"] == "gated")
     assert [p["fold"] for p in result["permissions"]] == [2, 3]
     assert all(not v["allowed"] for p in result["permissions"] for v in p["families"])
-    assert "fold 2: trend virtual (21/50 outcomes)" in result["text"]
-    assert "fold 3: trend virtual (outcomes on 3/10 days)" in result["text"]
+    assert "fold 2: trend/1R virtual (21/50 outcomes); trend/2R virtual" in result["text"]
+    assert "trend/2R virtual (outcomes on 3/10 days)" in result["text"]
     for policy in ("rules", "gated"):
         mine = [r for r in rows if r["policy"] == policy]
         assert mine[-1]["trades"] == sum(r["trades"] for r in mine if r["role"] == "test")

@@ -84,9 +84,11 @@ def test_without_evidence_no_family_risks_money(tmp_path: Path) -> None:
     decisions = run(tmp_path, with_model=False, permission=True)
     assert decisions
     assert all(k == VIRTUAL_OPEN and d["not_taken"] == "no_permission" for k, d in decisions)
-    assert all(d["taken_by"] == "" and d["family"] == "trend" for _, d in decisions)
+    assert all(d["taken_by"] == "" and d["family"].startswith(("trend/", "reversion/"))
+               for _, d in decisions)
     report = (tmp_path / "reports" / "2025-12-04.md").read_text()
-    assert "## Permission to trade\n\n- trend: virtual only (outcomes on 3/10 days)" in report
+    assert "## Permission to trade\n\n- reversion/1R: virtual only (1/50 outcomes)" in report
+    assert "- trend/2R: virtual only (outcomes on 3/10 days)" in report
 
 
 def test_the_models_choices_need_the_permission_of_the_model_family(tmp_path: Path) -> None:

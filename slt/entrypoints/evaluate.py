@@ -29,6 +29,7 @@ from slt.adapters.replay import ReplayError, inspect_sources, parse_data_arg
 from slt.adapters.replay.inspection import time_span
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import ConfigError, Settings, load_settings
+from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
 from slt.evaluation.plot import equity_png
 from slt.evaluation.walk_forward import (
     HOUR_MS,
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_strategy_flag(parser)
     return parser
 
 
@@ -84,7 +86,7 @@ def run_evaluate(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, strategy_overrides(args))
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
             if not source.path.is_file():

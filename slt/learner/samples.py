@@ -81,6 +81,7 @@ def decision_record(d: Decision) -> dict[str, Any]:
         "trail_distance": c.trail_distance,
         "trigger": c.trigger,
         "family": c.family,
+        "reversal_exit": c.reversal_exit,
         "features": {k: _json_float(v) for k, v in c.features},
         "decision_ms": d.decision_ms,
         "score": d.score,
@@ -102,6 +103,7 @@ def decision_from_record(r: Mapping[str, Any]) -> Decision:
         features=tuple((k, _from_json(v)) for k, v in features.items()),
         trigger=r["trigger"],
         family=r.get("family", "trend"),  # records written before families existed
+        reversal_exit=r.get("reversal_exit", True),
     )
     return Decision(candidate, r["decision_ms"], r["score"], r["model_version"], r["taken_by"])
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -40,7 +41,7 @@ from slt.domain.filters import SymbolFilters
 from slt.domain.permission import Permission, PermissionBook
 from slt.domain.position import Position
 from slt.domain.sizing import RiskLimits, Sizing, entry_gate, size_entry
-from slt.domain.strategy import Candidate, EmaTrendParams, TrendSignals
+from slt.domain.strategy import Candidate, CandidateGenerator, EmaTrendParams, exit_plans
 from slt.domain.values import DAY_MS, HOUR_MS, Balance, Quote
 from slt.learner.config import LearnerConfig
 from slt.learner.features import feature_vector, named
@@ -64,6 +65,7 @@ from slt.ports.order_gateway import GatewayError, GatewayUnavailable, OrderGatew
 from slt.ports.price_feed import PriceFeed
 from slt.ports.store import Store
 from slt.position_controller import PositionController
+from slt.trader.families import build_generators
 from slt.trader.virtual import VirtualBook
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class SelfLearningTrader:
         learner: LearnerConfig,
         registry: ModelRegistry,
         seed: int = 0,
+        generators: Sequence[CandidateGenerator] | None = None,
     ) -> None:
         self._clock = clock
         self._gateway = gateway
@@ -115,7 +118,7 @@ class SelfLearningTrader:
         missing = {self._ltf, self._tf, self._htf} - set(data.intervals_ms)
         if missing:
             raise ValueError(f"the DataService builds no bars at {sorted(missing)} ms")
-        self._signals: dict[str, TrendSignals] = {}
+        self._generators = list(generators) if generators is not None else build_generators(params)
         self._taken: dict[int, Decision] = {}
         self._samples: deque[LabelledSample] = deque(maxlen=learner.max_samples)
         self._new_samples = 0
@@ -155,29 +158,43 @@ class SelfLearningTrader:
         for symbol, interval_ms, bar, snapshot in self._data.roll(now_ms):
             if interval_ms != self._tf:
                 continue
-            signals = self._signals.get(symbol)
-            if signals is None:
-                signals = self._signals[symbol] = TrendSignals(symbol, self._params)
             higher = self._data.snapshot(symbol, self._htf)
-            candidate = signals.on_bar(snapshot, higher, bar.open_ms + interval_ms)
-            if candidate is not None and now_ms - candidate.ts_ms > interval_ms:
+            close_ms = bar.open_ms + interval_ms
+            proposed = [
+                c for g in self._generators for c in g.on_bar(symbol, snapshot, higher, close_ms)
+            ]
+            if now_ms - close_ms > interval_ms:
                 # A bar from history (warm-up backfill, or a gap just filled): it updates the
                 # indicators, but the moment to act on it has passed.
-                candidate = None
+                proposed = []
             q = self._latest(symbol)
             if q is None:
                 continue  # no current price: nothing to enter at, nothing to follow
-            if signals.momentum is not None:
-                self._controller.check_indicators(symbol, signals.momentum, now_ms, q)
-                self._virtual.check_reversals(symbol, signals.momentum, now_ms, q)
-            if candidate is not None:
+            momentum = snapshot.ema_fast - snapshot.ema_slow
+            if momentum == momentum:  # NaN while the EMAs warm up
+                if self._reversal_applies(symbol):
+                    self._controller.check_indicators(symbol, momentum, now_ms, q)
+                self._virtual.check_reversals(symbol, momentum, now_ms, q)
+            if proposed:
                 snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
                 btc = self._data.snapshot(BTC, self._htf)
-                values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms, btc)
-                candidates.append((replace(candidate, features=named(values)), q))
+                for candidate in proposed:
+                    values = feature_vector(
+                        candidate, snaps, q, float(self._taker_fee), now_ms, btc
+                    )
+                    labelled_once = replace(candidate, features=named(values))
+                    candidates.extend(
+                        (c, q) for c in exit_plans(labelled_once, self._params.exit_plans)
+                    )
         self._maybe_retrain(now_ms)
         if candidates:
             await self._decide(candidates, now_ms)
+
+    def _reversal_applies(self, symbol: str) -> bool:
+        """False while the symbol's open position came from a family without reversal exits."""
+        return all(
+            d.candidate.reversal_exit for d in self._taken.values() if d.candidate.symbol == symbol
+        )
 
     async def _decide(self, candidates: list[tuple[Candidate, Quote]], now_ms: int) -> None:
         self.candidates += len(candidates)
@@ -192,6 +209,9 @@ class SelfLearningTrader:
         order = list(range(len(candidates)))
         if gate is not None:
             order.sort(key=lambda i: -(scores[i] or 0.0))  # best expected R first
+        else:
+            # The best-proven family first: one position per symbol, so it gets the symbol.
+            order.sort(key=lambda i: -self._evidence(candidates[i][0].family))
         balance = await self._gateway.balance()
         self._roll_day(now_ms, balance)
         for i in order:
@@ -217,6 +237,10 @@ class SelfLearningTrader:
             return ""
         family = candidate.family if chosen_by == "rules" else model_family(candidate.family)
         return "" if self.permissions.allowed(family) else "no_permission"
+
+    def _evidence(self, family: str) -> float:
+        low = self.permissions.verdict(family).lower_r
+        return low if low == low else -math.inf  # NaN: no bound yet
 
     def permission_report(self) -> list[Permission]:
         """Every family's permission and its reason, for status and reports."""

@@ -170,7 +170,7 @@ class VirtualBook:
         closing = []
         for entry in self._open:
             guard = entry[0]
-            if guard.symbol == symbol:
+            if guard.symbol == symbol and entry[1].candidate.reversal_exit:
                 guard.sync()
                 decision = evaluate_exits(guard.position, q, {"momentum": momentum}, now_ms)
                 if decision is not None:
