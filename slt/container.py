@@ -36,6 +36,7 @@ from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
 from slt.learner.permissions import verdicts_at
 from slt.learner.registry import ModelCard, ModelRegistry
+from slt.learner.samples import OUTCOME
 from slt.position_controller import ExitSettings, PositionController
 from slt.reporter import DailyReporter, ModelRecord, ReportStore
 from slt.reporter.daily import PermissionLines
@@ -72,6 +73,21 @@ def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
         streams=StreamsConfig(base_url=settings.live.ws_url),
         stale_after_ms=_stale_after_ms(settings),
     )
+
+
+def _pretrain_records(settings: Settings) -> list[dict[str, Any]]:
+    """The outcome records of the state files named in learner.pretrain_from."""
+    records: list[dict[str, Any]] = []
+    for name in settings.learner.pretrain_from:
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"learner.pretrain_from: {name}: no such file")
+        store = SqliteStore(path)
+        try:
+            records.extend(r for r in store.samples() if r.get("type") == OUTCOME)
+        finally:
+            store.close()
+    return records
 
 
 def _permission_lines(settings: Settings, seed: int) -> PermissionLines:
@@ -196,6 +212,7 @@ class Container(containers.DeclarativeContainer):
             on_register=providers.Callable(_model_recorder, report_store),
         ),
         seed=seed,
+        pretrain=providers.Callable(_pretrain_records, settings),
     )
     reporter = providers.Singleton(
         DailyReporter,

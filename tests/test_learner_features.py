@@ -71,7 +71,7 @@ def test_features_are_computed_as_documented() -> None:
     assert f["cost_r"] == pytest.approx((2 * 0.0005 * 100.05 + 0.1) / 5.0)
     assert f["hour_sin"] == pytest.approx(0.0, abs=1e-12) and f["hour_cos"] == pytest.approx(-1)
     assert f["weekend"] == 1.0 and f["is_long"] == 1.0 and f["breakout"] == 1.0
-    assert f["reversion"] == 0.0
+    assert f["reversion"] == 0.0 and f["target_r"] == 2.0
 
 
 def test_directional_features_flip_with_the_side_and_the_rest_do_not() -> None:

@@ -29,7 +29,12 @@ class LearnerConfig:
     permission_resamples: int = 400
     retrain_every: int = 200  # new outcomes between retrains; 0: never by count
     retrain_period_h: float = 0.0  # also retrain this often; 0: never by time
-    min_samples: int = 300  # outcomes needed before the first training
+    # Outcomes needed before the first training, so before any model may gate (it must then
+    # also pass its validation, and its choices earn permission as family model:<family>).
+    min_samples: int = 300
+    # state.db files of earlier runs (e.g. `slt simulate` over historical data): their outcomes
+    # join the training samples at start (not the permission evidence, which stays recent).
+    pretrain_from: tuple[str, ...] = ()
     validation_folds: int = 3
     # Training samples must have closed this long before a validation block begins.
     validation_embargo_h: float = 4.0

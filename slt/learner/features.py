@@ -38,6 +38,7 @@ and range windows 20 bars (range: `strategy.breakout`).
 | `is_long`                | 1 long, 0 short                                                     |
 | `breakout`               | 1 if a range breakout fired the rule, 0 for an EMA cross            |
 | `reversion`              | 1 for a mean-reversion candidate, 0 for a trend one                 |
+| `target_r`               | the exit plan's target in R (reward:risk): which plan is labelled   |
 
 Left out on purpose: the spread in basis points (a constant in kline replays), the spread and
 ATR over price apart from `cost_r` (under klines all of them are one function of ATR / price,
@@ -72,6 +73,7 @@ _GLOBAL = (
     "is_long",
     "breakout",
     "reversion",
+    "target_r",
 )
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{role}_{name}" for role in INTERVAL_ROLES for name in _PER_INTERVAL),
@@ -135,6 +137,7 @@ def feature_vector(
             1.0 if s > 0 else 0.0,
             1.0 if candidate.trigger == "breakout" else 0.0,
             1.0 if candidate.family.startswith("reversion") else 0.0,
+            candidate.reward_risk,
         )
     )
     return tuple(values)

@@ -96,6 +96,7 @@ class SelfLearningTrader:
         registry: ModelRegistry,
         seed: int = 0,
         generators: Sequence[CandidateGenerator] | None = None,
+        pretrain: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self._clock = clock
         self._gateway = gateway
@@ -134,7 +135,17 @@ class SelfLearningTrader:
         controller.add_closed_listener(self._on_closed)
         virtual.add_outcome_listener(self._on_outcome)
         feed.add_listener(virtual.on_quote)
+        self._pretrain(pretrain)
         self._restore(store.samples())
+
+    def _pretrain(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Outcomes of earlier runs as training samples; enough of them train a model at the
+        first trading cycle."""
+        history = labelled(records)
+        self._samples.extend(history)
+        if history and self._learner.retrain_every:
+            self._new_samples = self._learner.retrain_every
+            log.info("%d outcomes of earlier runs join the training samples", len(history))
 
     def _restore(self, records: list[dict[str, Any]]) -> None:
         """Resume after a restart: open virtual positions, live entries, known outcomes."""
@@ -178,14 +189,10 @@ class SelfLearningTrader:
             if proposed:
                 snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
                 btc = self._data.snapshot(BTC, self._htf)
-                for candidate in proposed:
-                    values = feature_vector(
-                        candidate, snaps, q, float(self._taker_fee), now_ms, btc
-                    )
-                    labelled_once = replace(candidate, features=named(values))
-                    candidates.extend(
-                        (c, q) for c in exit_plans(labelled_once, self._params.exit_plans)
-                    )
+                for proposal in proposed:
+                    for c in exit_plans(proposal, self._params.exit_plans):
+                        values = feature_vector(c, snaps, q, float(self._taker_fee), now_ms, btc)
+                        candidates.append((replace(c, features=named(values)), q))
         self._maybe_retrain(now_ms)
         if candidates:
             await self._decide(candidates, now_ms)
@@ -203,6 +210,7 @@ class SelfLearningTrader:
         scores: list[float | None] = [None] * len(candidates)
         if latest is not None:
             version, model = latest
+            # One call for the whole cycle: scikit-learn's per-call overhead dwarfs a row's cost.
             rows = [tuple(v for _, v in c.features) for c, _ in candidates]
             scores = list(model.expected_r(rows))
         gate = self.registry.live if self._learner.policy == "model" else None
