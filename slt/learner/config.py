@@ -25,7 +25,7 @@ class LearnerConfig:
     permission_window: int = 200
     permission_min_outcomes: int = 50
     permission_min_days: int = 10
-    permission_confidence: float = 0.9
+    permission_confidence: float = 0.95
     permission_resamples: int = 400
     retrain_every: int = 200  # new outcomes between retrains; 0: never by count
     retrain_period_h: float = 0.0  # also retrain this often; 0: never by time
