@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from slt.domain.realism import Realism, RecordedFunding
 from slt.domain.sizing import RiskLimits
 from slt.domain.strategy import EmaTrendParams
 from slt.learner.config import LearnerConfig
@@ -61,14 +62,30 @@ class SimulationConfig:
     # Kline data yields a quote every third of a bar, so the live default (5 s) would call
     # every simulated quote stale.
     stale_after_s: float = 600.0
+    # slt.adapters.fake_exchange.realism: a triggered stop fills at its trigger (or past a gap)
+    # worsened by this; funding every 8 h at the recorded rate, else at `funding_rate`; an
+    # isolated-margin liquidation price with this maintenance margin rate.
+    stop_slippage_bps: Decimal = Decimal(2)
+    funding_rate: Decimal = Decimal(0)
+    maintenance_margin_rate: Decimal = Decimal("0.004")
 
     def __post_init__(self) -> None:
+        if abs(self.funding_rate) > Decimal("0.03"):
+            raise ConfigError("simulation.funding_rate: must be within +-0.03 (3% per 8 h)")
         if self.spread_bps < 0:
             raise ConfigError(f"simulation.spread_bps: must not be negative, got {self.spread_bps}")
         if self.stale_after_s <= 0:
             raise ConfigError(
                 f"simulation.stale_after_s: must be positive, got {self.stale_after_s}"
             )
+        self.realism()  # validates the other keys
+
+    def realism(self) -> Realism:
+        return Realism(
+            slippage_bps=self.stop_slippage_bps,
+            maintenance_margin_rate=self.maintenance_margin_rate,
+            funding=RecordedFunding(default=self.funding_rate),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -34,9 +35,12 @@ from slt.config import Settings
 from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
+from slt.learner.permissions import verdicts_at
 from slt.learner.registry import ModelCard, ModelRegistry
+from slt.learner.samples import OUTCOME
 from slt.position_controller import ExitSettings, PositionController
 from slt.reporter import DailyReporter, ModelRecord, ReportStore
+from slt.reporter.daily import PermissionLines
 from slt.scheduler import Job, UnifiedScheduler
 from slt.trader import SelfLearningTrader, VirtualBook
 
@@ -71,6 +75,34 @@ def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
         streams=StreamsConfig(base_url=settings.live.ws_url),
         stale_after_ms=_stale_after_ms(settings),
     )
+
+
+def _pretrain_records(settings: Settings) -> list[dict[str, Any]]:
+    """The outcome records of the state files named in learner.pretrain_from."""
+    records: list[dict[str, Any]] = []
+    for name in settings.learner.pretrain_from:
+        path = Path(name)
+        if not path.is_file():
+            raise ValueError(f"learner.pretrain_from: {name}: no such file")
+        store = SqliteStore(path)
+        try:
+            records.extend(r for r in store.samples() if r.get("type") == OUTCOME)
+        finally:
+            store.close()
+    return records
+
+
+def _permission_lines(settings: Settings, seed: int) -> PermissionLines:
+    """The daily report's permission section, rebuilt from the stored outcomes as the trader
+    judged them (same settings, same seed)."""
+    learner = settings.learner
+    params = learner.permission_params(seed)
+
+    def lines(samples: list[dict[str, Any]], at_ms: int) -> list[str]:
+        verdicts = verdicts_at(samples, params, learner.min_expected_r, at_ms)
+        return [v.describe() for v in verdicts]
+
+    return lines
 
 
 def _model_recorder(report_store: ReportStore) -> Callable[[ModelCard], None]:
@@ -123,6 +155,7 @@ class Container(containers.DeclarativeContainer):
         wallet=settings.provided.exchange.wallet,
         taker_fee=settings.provided.exchange.taker_fee,
         maker_fee=settings.provided.exchange.maker_fee,
+        realism=providers.Callable(lambda s: s.simulation.realism(), settings),
     )
     exchange = providers.Selector(mode, simulate=fake_exchange, paper=fake_exchange, live=binance)
     breaker = providers.Singleton(CircuitBreaker)
@@ -184,6 +217,7 @@ class Container(containers.DeclarativeContainer):
             on_register=providers.Callable(_model_recorder, report_store),
         ),
         seed=seed,
+        pretrain=providers.Callable(_pretrain_records, settings),
     )
     reporter = providers.Singleton(
         DailyReporter,
@@ -197,6 +231,7 @@ class Container(containers.DeclarativeContainer):
         ),
         report_store=report_store,
         runtime_stats=runtime_stats,
+        permissions=providers.Callable(_permission_lines, settings, seed),
     )
     jobs = providers.List(
         providers.Factory(

@@ -50,7 +50,10 @@ def candidate(direction: Direction, trigger: str = "breakout") -> Candidate:
 
 def vector(direction: Direction, snaps: tuple, trigger: str = "breakout") -> dict[str, float]:
     quote = Quote("BTCUSDT", NOON_SATURDAY, 99.95, 3.0, 100.05, 5.0)
-    values = feature_vector(candidate(direction, trigger), snaps, quote, 0.0005, NOON_SATURDAY)
+    btc = snap(close=98.0)
+    values = feature_vector(
+        candidate(direction, trigger), snaps, quote, 0.0005, NOON_SATURDAY, btc
+    )
     return dict(zip(FEATURE_NAMES, values, strict=True))
 
 
@@ -62,15 +65,13 @@ def test_features_are_computed_as_documented() -> None:
     assert f["tf_di"] == pytest.approx(10.0)
     assert f["tf_range_pos"] == pytest.approx(0.5)
     assert f["htf_range_pos"] == pytest.approx(0.75)
-    assert f["atr_pct"] == pytest.approx(0.02)
     assert f["vol_regime"] == pytest.approx(2.0)
     assert f["htf_regime"] == pytest.approx(1.5)  # (102 - 99) / 2
-    assert f["spread_bps"] == pytest.approx(10.0)
-    assert f["spread_r"] == pytest.approx(0.02)
+    assert f["btc_regime"] == pytest.approx(-0.5)  # (98 - 99) / 2: BTC against the long
     assert f["cost_r"] == pytest.approx((2 * 0.0005 * 100.05 + 0.1) / 5.0)
-    assert f["depth_ratio"] == pytest.approx(4.0 / 40.0)
     assert f["hour_sin"] == pytest.approx(0.0, abs=1e-12) and f["hour_cos"] == pytest.approx(-1)
     assert f["weekend"] == 1.0 and f["is_long"] == 1.0 and f["breakout"] == 1.0
+    assert f["reversion"] == 0.0 and f["target_r"] == 2.0
 
 
 def test_directional_features_flip_with_the_side_and_the_rest_do_not() -> None:
@@ -83,6 +84,7 @@ def test_directional_features_flip_with_the_side_and_the_rest_do_not() -> None:
         for name in ("bb_width", "adx", "volume"):
             assert short[f"{role}_{name}"] == long[f"{role}_{name}"]
     assert short["is_long"] == 0.0 and short["breakout"] == 0.0
+    assert short["btc_regime"] == pytest.approx(-long["btc_regime"])
 
 
 def test_missing_intervals_and_warming_indicators_are_nan() -> None:
@@ -90,3 +92,14 @@ def test_missing_intervals_and_warming_indicators_are_nan() -> None:
     assert all(math.isnan(f[f"ltf_{n}"]) for n in ("trend", "rsi", "adx"))
     assert math.isnan(f["tf_trend"]) and math.isnan(f["htf_regime"])
     assert f["tf_rsi"] == pytest.approx(10.0)
+
+
+def test_no_feature_reads_the_size_at_the_touch_or_a_spread_constant_under_klines() -> None:
+    # A kline replay's closing quote carries the next bar's volume: no feature may change
+    # with the quote's sizes; and with the spread fixed in bps, nothing but cost_r sees it.
+    snaps = (snap(), snap(), snap(close=102.0))
+    c = candidate(Direction.LONG)
+    a = feature_vector(c, snaps, Quote("BTCUSDT", 0, 99.95, 3.0, 100.05, 5.0), 0.0005, 0)
+    b = feature_vector(c, snaps, Quote("BTCUSDT", 0, 99.95, 900.0, 100.05, 1.0), 0.0005, 0)
+    assert [x for x in a if not math.isnan(x)] == [x for x in b if not math.isnan(x)]
+    assert not {"spread_bps", "spread_r", "atr_pct", "depth_ratio"} & set(FEATURE_NAMES)

@@ -10,7 +10,7 @@ import pytest
 from slt.learner.features import FEATURE_NAMES
 from slt.learner.registry import ModelRegistry
 from slt.learner.samples import LabelledSample
-from slt.learner.training import train
+from slt.learner.training import COST_R, tradable, train
 
 HOUR = 3_600_000
 WIDTH = len(FEATURE_NAMES)
@@ -58,7 +58,8 @@ def test_only_outcomes_closed_before_the_training_time_are_used() -> None:
     assert result.model.expected_r(probe) == honest.model.expected_r(probe)
     for fold in result.validation.folds:
         # Each validation fit saw only outcomes closed before its block's first decision.
-        assert fold.n_train == sum(1 for s in data[:301] if s.close_ms <= fold.first_decision_ms)
+        start = fold.first_decision_ms
+        assert fold.n_train == sum(1 for s in data[:301] if s.close_ms <= start)
 
 
 def test_training_is_deterministic() -> None:
@@ -104,3 +105,40 @@ def test_a_feature_missing_in_every_row_does_not_stop_training() -> None:
     rows = [[float(i % 7), math.nan, float(i % 3)] for i in range(200)]
     model = fit(rows, [(-1.0 if i % 2 else 1.5) for i in range(200)])
     assert len(model.expected_r(rows[:5])) == 5
+
+
+def test_a_model_that_only_loses_less_than_the_rules_does_not_go_live() -> None:
+    # Winners are told apart, but even they lose after costs: better than the rules, below 0.
+    data = [
+        LabelledSample(s.decision_ms, s.close_ms, s.features, s.r_multiple - 1.5)
+        for s in samples(600, edge=True)
+    ]
+    v = train(data, 10**12, threshold=-10.0, folds=3).validation
+    ok, reason = v.verdict
+    assert not ok and v.model_lower_r < 0
+    assert "not above zero" in reason and v.to_dict()["verdict"] == reason
+    assert all(f.rank_corr > 0.2 for f in v.folds)
+
+
+def test_the_rules_baseline_is_what_the_rules_would_trade() -> None:
+    def sample(t: int, symbol: str, cost: float) -> LabelledSample:
+        x = [0.0] * WIDTH
+        x[COST_R] = cost
+        return LabelledSample(t * HOUR, (t + 3) * HOUR, tuple(x), 1.0, symbol)
+
+    block = [sample(0, "A", 0.1), sample(1, "A", 0.1), sample(1, "B", 0.5), sample(3, "A", 0.1)]
+    taken = tradable(block, [True] * 4, max_cost_r=0.15)
+    # A's second candidate comes while A's first is open; B's costs too much; A's third is free.
+    assert [(s.decision_ms // HOUR, s.symbol) for s in taken] == [(0, "A"), (3, "A")]
+    assert tradable(block, [False, True, True, True], 0.15) == [block[1]]
+
+
+def test_validation_blocks_are_time_blocks_with_an_embargo() -> None:
+    data = samples(600, edge=True)
+    v = train(data, 10**12, 0.0, 3, embargo_ms=10 * HOUR).validation
+    span = (data[-1].decision_ms - data[0].decision_ms) / 4
+    for k, fold in enumerate(v.folds, start=1):
+        start = k * span
+        assert start <= fold.first_decision_ms < start + HOUR
+        # Purged and embargoed: every training outcome closed 10 h before the block.
+        assert fold.n_train == sum(1 for s in data if s.close_ms <= start - 10 * HOUR)

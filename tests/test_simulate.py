@@ -14,7 +14,11 @@ TWO_DAYS = ["--start", "2025-12-01T00:00", "--end", "2025-12-03T00:00"]
 
 
 @pytest.fixture
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # These tests are about the trading machinery: with the permission layer on, two days of
+    # the bundled data earn no family the right to trade (tests/test_trader_gating.py).
+    monkeypatch.setenv("SLT__LEARNER__PERMISSION", "false")
+
     def go(name: str, *args: str) -> tuple[Path, dict]:
         out = tmp_path / name
         assert main(["simulate", "--out", str(out), "--json", *args]) == 0

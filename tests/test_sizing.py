@@ -369,7 +369,8 @@ def test_entry_gate_stops_entries_once_equity_fell_max_drawdown_from_its_peak() 
     limits = RiskLimits(max_drawdown=D("0.15"))
     common = {"symbol": "B", "open_symbols": (), "day_start_equity": D("850"),
               "day_realized_pnl": D("0"), "peak_equity": D("1000"), "limits": limits}
-    assert entry_gate(equity=D("850.01"), **common) is None
-    rejection = entry_gate(equity=D("850"), **common)
+    # the new entry's risk (1% of equity) counts: 858.59 - 8.5859 = 850.0041 stays above 850
+    assert entry_gate(equity=D("858.59"), **common) is None
+    rejection = entry_gate(equity=D("858.58"), **common)
     assert rejection is not None and rejection.code is RejectCode.MAX_DRAWDOWN
     assert entry_gate(equity=D("850"), **{**common, "peak_equity": None}) is None

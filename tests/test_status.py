@@ -63,6 +63,7 @@ SNAPSHOT = StatusSnapshot(
                          messages_dropped=3, rest_weight_used=4_200),
     notifiers=(NotifierView("telegram", 0, 12, 1, 2),),
     started_ms=NOW - 7_200_000,
+    permissions=("trend: virtual only (mean -0.210 R, 90% bound -0.300 R over 200 in 40 d)",),
 )
 
 
@@ -123,7 +124,8 @@ def test_api_status_json_shape() -> None:
     assert set(data) == {
         "generated_ms", "mode", "breaker_level", "positions", "open_orders", "feeds",
         "today_pnl", "today_trades", "equity", "orders_by_status", "loops", "model",
-        "last_report", "runtime", "notifiers", "started_ms", "entries_halted", "commands"}
+        "last_report", "runtime", "notifiers", "started_ms", "entries_halted", "commands",
+        "permissions"}
     assert data["breaker_level"] == "WARNING" and data["mode"] == "paper"
     assert data["positions"][0] == {
         "id": 1, "symbol": "BTCUSDT", "side": "LONG", "status": "open", "qty": "0.010",
@@ -212,6 +214,7 @@ def test_page_lists_positions_breaker_and_feeds() -> None:
     assert '<tr data-symbol="BTCUSDT" data-side="LONG">' in page
     assert '<tr data-symbol="ETHUSDT" data-stale="true">' in page
     assert '<span id="model-version">4</span>' in page
+    assert "trend: virtual only (mean -0.210 R" in page
     assert "<script" not in page and "http" not in page.replace('http-equiv="refresh"', "")
 
 

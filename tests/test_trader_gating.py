@@ -1,4 +1,5 @@
-"""The decision: rules at cold start, the live model's gate once there is one, seeded exploration.
+"""The decision: rules at cold start, the live model's gate once there is one, and the
+permission layer over both.
 
 Runs `slt simulate`'s code on a slice of the bundled data, with a model registry prepared in
 the output folder as a restarted bot would find it.
@@ -38,15 +39,15 @@ class LongsOnly(OutcomeModel):
 
 
 def passing() -> Validation:
-    fold = FoldMetrics(0, 1, 200, 100, -10.0, 50, 30, 20.0, 50.0, 0.5)
-    return Validation((fold,), 0.0)
+    fold = FoldMetrics(0, 1, 200, 100, 80, -10.0, 50, 30, 20.0, 50.0, 0.5)
+    return Validation((fold,), 0.0, 0.2)
 
 
-def run(out: Path, explore_rate: float, with_model: bool) -> list[tuple[str, dict[str, Any]]]:
+def run(out: Path, with_model: bool, permission: bool = False) -> list[tuple[str, dict[str, Any]]]:
     if with_model:
         registry = ModelRegistry(out / "models")
         registry.register(TrainResult(LongsOnly(), passing(), START, 100, 0, START))
-    learner = LearnerConfig(explore_rate=explore_rate, retrain_every=0)
+    learner = LearnerConfig(permission=permission, retrain_every=0)
     settings = with_learner(load_settings(), learner)
     asyncio.run(
         simulate(settings, bundled_sources(), out, start_ms=START, end_ms=END, seed=5,
@@ -63,7 +64,7 @@ def run(out: Path, explore_rate: float, with_model: bool) -> list[tuple[str, dic
 
 
 def test_cold_start_the_rules_decide(tmp_path: Path) -> None:
-    decisions = run(tmp_path, explore_rate=0.0, with_model=False)
+    decisions = run(tmp_path, with_model=False)
     assert decisions
     assert {d["taken_by"] for _, d in decisions} == {"rules"}
     assert all(d["score"] is None and d["model_version"] is None for _, d in decisions)
@@ -71,7 +72,7 @@ def test_cold_start_the_rules_decide(tmp_path: Path) -> None:
 
 
 def test_a_live_model_gates_the_candidates_it_expects_to_lose(tmp_path: Path) -> None:
-    decisions = run(tmp_path, explore_rate=0.0, with_model=True)
+    decisions = run(tmp_path, with_model=True)
     shorts = [(k, d) for k, d in decisions if d["direction"] == "SHORT"]
     longs = [(k, d) for k, d in decisions if d["direction"] == "LONG"]
     assert shorts and longs
@@ -81,12 +82,23 @@ def test_a_live_model_gates_the_candidates_it_expects_to_lose(tmp_path: Path) ->
     assert any(k == ENTRY for k, _ in longs)
 
 
-def test_exploration_takes_turned_down_candidates_by_a_seeded_draw(tmp_path: Path) -> None:
-    decisions = run(tmp_path / "a", explore_rate=1.0, with_model=True)
-    shorts = [d for _, d in decisions if d["direction"] == "SHORT"]
-    assert shorts and all(d["taken_by"] == "explore" for d in shorts)
-    assert all(d["not_taken"] != "below_threshold" for d in shorts)
-    half = run(tmp_path / "b", explore_rate=0.5, with_model=True)
-    again = run(tmp_path / "c", explore_rate=0.5, with_model=True)
-    assert half == again
-    assert {d["taken_by"] for _, d in half if d["direction"] == "SHORT"} == {"", "explore"}
+def test_without_evidence_no_family_risks_money(tmp_path: Path) -> None:
+    # Four days of outcomes are fewer than the permission layer's ten days: all virtual.
+    decisions = run(tmp_path, with_model=False, permission=True)
+    assert decisions
+    assert all(k == VIRTUAL_OPEN and d["not_taken"] == "no_permission" for k, d in decisions)
+    assert all(d["taken_by"] == "" and d["family"].startswith(("trend/", "reversion/"))
+               for _, d in decisions)
+    report = (tmp_path / "reports" / "2025-12-04.md").read_text()
+    assert "## Permission to trade\n\n- reversion/1R: virtual only (1/50 outcomes)" in report
+    assert "- trend/2R: virtual only (outcomes on 3/10 days)" in report
+
+
+def test_the_models_choices_need_the_permission_of_the_model_family(tmp_path: Path) -> None:
+    decisions = run(tmp_path, with_model=True, permission=True)
+    longs = [d for k, d in decisions if d["direction"] == "LONG"]
+    shorts = [d for k, d in decisions if d["direction"] == "SHORT"]
+    assert longs and shorts
+    assert all(d["not_taken"] == "no_permission" and d["score"] == 1.0 for d in longs)
+    assert all(d["not_taken"] == "below_threshold" for d in shorts)
+    assert all(k == VIRTUAL_OPEN for k, _ in decisions)

@@ -39,7 +39,7 @@ def test_take_profit_and_stop_loss_are_labelled_in_r_after_fees() -> None:
     long, short = decision("AAA", Direction.LONG), decision("BBB", Direction.SHORT)
     book.open(long, quote("AAA", 1_000, 99.9, 100.0), "below_threshold", 1_000)
     book.open(short, quote("BBB", 1_000, 100.0, 100.1), "max_open_positions", 1_000)
-    latest = {"AAA": quote("AAA", 5_000, 104.5), "BBB": quote("BBB", 5_000, 101.9, 102.0)}
+    latest = {"AAA": quote("AAA", 5_000, 104.5), "BBB": quote("BBB", 5_000, 102.9, 103.0)}
     assert book.cycle(10_000, latest.get) == 2
     by_symbol = {o["symbol"]: o for o in outcomes(store)}
     tp, sl = by_symbol["AAA"], by_symbol["BBB"]
@@ -47,7 +47,7 @@ def test_take_profit_and_stop_loss_are_labelled_in_r_after_fees() -> None:
     assert tp["exit_reason"] == "take_profit" and tp["virtual"] and tp["win"]
     assert tp["r_multiple"] == pytest.approx((4.5 - FEE * (100.0 + 104.5)) / 2.0, abs=1e-6)
     assert tp["fees_r"] == pytest.approx(FEE * 204.5 / 2.0, abs=1e-6)
-    # short entered at the bid 100.0, stop 102.0, exits at the ask 102.0
+    # short entered at the bid 100.0, stop 102.0: labelled at the stop, not the ask 103.0
     assert sl["exit_reason"] == "stop_loss" and not sl["win"]
     assert sl["r_multiple"] == pytest.approx(-1.0 - FEE * 202.0 / 2.0, abs=1e-6)
     assert sl["not_taken"] == "max_open_positions" and sl["hold_ms"] == 9_000

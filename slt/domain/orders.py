@@ -43,6 +43,10 @@ class Priority(StrEnum):
     CRITICAL = "CRITICAL"  # exits, cancels, position reads
 
 
+# Binance's liquidation engine closes a position with orders whose client id starts so.
+LIQUIDATION_CLIENT_PREFIX = "autoclose-"
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """An order to send. `client_id` is chosen (and persisted) before sending, so that an order

@@ -56,14 +56,16 @@ class RiskLimits:
     max_open_positions: int = 5
     daily_loss_limit: Decimal = Decimal("0.03")  # fraction of the day's starting equity
     max_position_notional: Decimal | None = None  # USDT; None: no cap beyond leverage
-    max_drawdown: Decimal = Decimal("0.15")  # equity fall from its peak that stops entries
+    # Fraction of the peak equity the account may lose: entries stop once a new one (its risk
+    # plus the risk budgeted to every open position) could take equity below that floor.
+    max_drawdown: Decimal = Decimal("0.2")
     # The settings refuse a risk_per_trade above 5% unless this is set (sizing ignores it).
     allow_high_risk: bool = False
 
     def __post_init__(self) -> None:
         _check_fraction("risk_per_trade", self.risk_per_trade)
-        _check_fraction("daily_loss_limit", self.daily_loss_limit)
         _check_fraction("max_drawdown", self.max_drawdown)
+        _check_fraction("daily_loss_limit", self.daily_loss_limit)
         _check_int("max_leverage", self.max_leverage, 1, MAX_EXCHANGE_LEVERAGE)
         _check_int("max_open_positions", self.max_open_positions, 1, None)
         cap = self.max_position_notional
@@ -184,21 +186,22 @@ def entry_gate(
 
     `open_symbols` holds the symbols with an open (or opening) position; `unrealized_pnl` is
     theirs, summed, so that a day already lost on paper stops new entries too. `equity` and
-    `peak_equity` (the highest equity seen), when given, stop entries once equity has fallen
-    `max_drawdown` from the peak. Checks run in this order and the first failing one is
-    reported: drawdown, daily loss, one position per symbol, number of positions. Exits are
-    never gated.
+    `peak_equity` (the highest equity seen) drive the drawdown stop when given. Checks run in
+    this order and the first failing one is reported: drawdown, daily loss, one position per
+    symbol, number of positions. Exits are never gated.
     """
-    if equity is not None and peak_equity:
-        with localcontext(_EXACT):
-            floor = peak_equity * (1 - limits.max_drawdown)
-        if equity <= floor:
-            return Rejection(
-                RejectCode.MAX_DRAWDOWN, f"equity {equity} at or below {floor} (peak {peak_equity})"
-            )
     with localcontext(_EXACT):
         loss = -(day_realized_pnl + unrealized_pnl)
         limit = limits.daily_loss_limit * day_start_equity
+        if equity is not None and peak_equity is not None:
+            at_risk = (len(open_symbols) + 1) * limits.risk_per_trade * equity
+            floor = peak_equity * (1 - limits.max_drawdown)
+            if equity - at_risk < floor:
+                return Rejection(
+                    RejectCode.MAX_DRAWDOWN,
+                    f"equity {equity} with {at_risk} at risk would reach the floor {floor} "
+                    f"({limits.max_drawdown:%} below the peak {peak_equity})",
+                )
     if loss >= limit:
         return Rejection(RejectCode.DAILY_LOSS_LIMIT, f"day loss {loss} reached limit {limit}")
     if symbol in open_symbols:

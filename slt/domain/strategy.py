@@ -1,6 +1,14 @@
-"""The rule that proposes trade candidates: multi-timeframe trend and market structure.
+"""The candidate generators ("families") and the values they produce.
 
-On each closed bar of the decision interval, a symbol yields a candidate when
+A generator (the CandidateGenerator protocol) is fed every closed bar of the decision interval of
+every symbol, in time order, and proposes candidates. The trader labels every candidate under
+each exit plan (`exit_plans`) as its own family, `<generator>/<plan>` (e.g. `trend/2R`), follows
+each one (real or virtual), and the permission layer decides which families may risk money.
+Users add their own generator as a class (see the README: entry point group `slt.strategies`,
+or `--strategy module:Class`). Built in:
+
+`trend` (TrendBreakout): multi-timeframe trend and market structure. On each closed bar of
+the decision interval, a symbol yields a candidate when
 
 * its trend (fast EMA above the slow EMA for a long, below for a short) agrees with the bias
   of the higher interval (its last close above its fast EMA for a long, below for a short),
@@ -11,14 +19,25 @@ On each closed bar of the decision interval, a symbol yields a candidate when
   yield a candidate per bar.
 
 Stops sit `stop_atr` ATRs (of the decision interval) from the entry, targets `reward_risk`
-times that distance away, and the trailing distance is `trail_atr` ATRs. Whether a candidate
-is taken is not decided here: the trader decides, by rule or by its learned model.
+times that distance away, and the trailing distance is `trail_atr` ATRs.
+
+`reversion` (MeanReversion): in a market without a trend (ADX of the decision interval below
+`reversion_adx`), a close beyond the previous `breakout` bars' range with RSI stretched past
+`reversion_rsi` points from 50 proposes a trade back into the range: a long below the range
+with RSI under 50 - reversion_rsi, a short above it with RSI over 50 + reversion_rsi; stop
+`reversion_stop_atr` ATRs away. Its positions do not take the reversal exit (momentum is
+against a mean-reversion trade by construction).
+
+Whether a candidate is taken is not decided here: the trader decides, by rule or by its
+learned model, under the permission layer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from slt.domain.indicators import IndicatorParams, Snapshot
 from slt.domain.values import Direction
@@ -37,6 +56,14 @@ class EmaTrendParams:
     max_cost_r: float = 0.15
     breakout: int = 20  # bars whose high/low range a close must break
     cooldown_bars: int = 4
+    # Generators in use: built-in names, entry points of group `slt.strategies`, or
+    # `module:Class` (slt.trader.families); `--strategy` on the command line overrides.
+    families: tuple[str, ...] = ("trend", "reversion")
+    # Each candidate is labelled under each of these targets (reward:risk), as its own family.
+    exit_plans: tuple[float, ...] = (1.0, 2.0)
+    reversion_adx: float = 20.0
+    reversion_rsi: float = 20.0
+    reversion_stop_atr: float = 1.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.fast < self.slow:
@@ -49,6 +76,14 @@ class EmaTrendParams:
                 raise ValueError(f"strategy.{name} must be >= 1")
         if self.cooldown_bars < 0:
             raise ValueError("strategy.cooldown_bars must not be negative")
+        if not self.families:
+            raise ValueError("strategy.families must name at least one candidate generator")
+        if not self.exit_plans or any(not 0 < r <= 20 for r in self.exit_plans):
+            raise ValueError("strategy.exit_plans must be reward:risk ratios in (0, 20]")
+        if not 0 < self.reversion_adx <= 100 or not 0 < self.reversion_rsi < 50:
+            raise ValueError("strategy.reversion_adx must be in (0, 100], reversion_rsi in (0, 50)")
+        if self.reversion_stop_atr <= 0:
+            raise ValueError("strategy.reversion_stop_atr must be positive")
 
     def indicator_params(self) -> IndicatorParams:
         """The indicators the rule reads, at every interval."""
@@ -73,7 +108,34 @@ class Candidate:
     reward_risk: float
     trail_distance: float
     features: tuple[tuple[str, float], ...] = ()
-    trigger: str = ""  # "cross" or "breakout"
+    trigger: str = ""  # "cross" or "breakout" (trend), "range" (reversion), or a plug-in's
+    # The generator that proposed it (and its exit plan): the unit the permission layer judges.
+    family: str = "trend"
+    reversal_exit: bool = True  # whether the reversal rule may close its position
+
+
+class CandidateGenerator(Protocol):
+    """A family of trade candidates. Constructed once per run as `cls(params)` (the
+    `[strategy]` settings); `on_bar` is called for every closed bar of the decision interval of
+    every symbol, in time order, and must be pure computation on what it is given (no I/O, no
+    clock: it runs on the trading cycle, and replays must stay deterministic)."""
+
+    name: str  # the family's name, e.g. "trend"
+
+    def on_bar(
+        self, symbol: str, snap: Snapshot, higher: Snapshot | None, close_ms: int
+    ) -> Sequence[Candidate]:
+        """`snap`: the decision interval after its newest closed bar; `higher`: the higher
+        interval at the same moment (None before its first closed bar)."""
+        ...
+
+
+def exit_plans(candidate: Candidate, plans: Sequence[float]) -> list[Candidate]:
+    """`candidate` under each exit plan (target at `r` times the stop distance), each its own
+    family `<family>/<r>R`."""
+    return [
+        replace(candidate, reward_risk=r, family=f"{candidate.family}/{r:g}R") for r in plans
+    ]
 
 
 def _ready(*values: float) -> bool:
@@ -130,4 +192,67 @@ class TrendSignals:
             reward_risk=p.reward_risk,
             trail_distance=p.trail_atr * snap.atr,
             trigger=trigger,
+        )
+
+
+class TrendBreakout:
+    """The `trend` family: TrendSignals per symbol."""
+
+    name = "trend"
+
+    def __init__(self, params: EmaTrendParams) -> None:
+        self.params = params
+        self._signals: dict[str, TrendSignals] = {}
+
+    def on_bar(
+        self, symbol: str, snap: Snapshot, higher: Snapshot | None, close_ms: int
+    ) -> Sequence[Candidate]:
+        signals = self._signals.get(symbol)
+        if signals is None:
+            signals = self._signals[symbol] = TrendSignals(symbol, self.params)
+        candidate = signals.on_bar(snap, higher, close_ms)
+        return () if candidate is None else (candidate,)
+
+
+class MeanReversion:
+    """The `reversion` family (see the module doc)."""
+
+    name = "reversion"
+
+    def __init__(self, params: EmaTrendParams) -> None:
+        self.params = params
+        self._bars: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+
+    def on_bar(
+        self, symbol: str, snap: Snapshot, higher: Snapshot | None, close_ms: int
+    ) -> Sequence[Candidate]:
+        p = self.params
+        bars = self._bars[symbol] = self._bars.get(symbol, 0) + 1
+        if not _ready(snap.adx, snap.rsi, snap.atr) or snap.atr <= 0:
+            return ()
+        if snap.adx >= p.reversion_adx:
+            return ()
+        if snap.close < snap.range_low and snap.rsi < 50 - p.reversion_rsi:
+            direction = Direction.LONG
+        elif snap.close > snap.range_high and snap.rsi > 50 + p.reversion_rsi:
+            direction = Direction.SHORT
+        else:
+            return ()
+        if bars - self._last.get(symbol, -(10**9)) < p.cooldown_bars:
+            return ()
+        self._last[symbol] = bars
+        return (
+            Candidate(
+                symbol=symbol,
+                direction=direction,
+                ts_ms=close_ms,
+                reference_price=snap.close,
+                stop_distance=p.reversion_stop_atr * snap.atr,
+                reward_risk=p.reward_risk,
+                trail_distance=p.trail_atr * snap.atr,
+                trigger="range",
+                family=self.name,
+                reversal_exit=False,
+            ),
         )

@@ -19,9 +19,11 @@ from slt.adapters.replay import ReplayError, parse_data_arg
 from slt.config import ConfigError, load_settings
 from slt.credentials import CredentialsError, load_credentials
 from slt.entrypoints.read_commands import run_report, run_show_config, run_show_trades
+from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
 from slt.live.runner import LiveOptions, StartupRefused, install_signal_handlers, run_live
 from slt.ports.order_gateway import GatewayError
 from slt.simulator.run import bundled_sources, simulate
+from slt.trader.families import FamilyError, build_generators
 
 READ_VERBS = {
     "report": (run_report, "write a day's report from the store"),
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         help="start the learner from the models a previous run left in --out (by default a "
         "run removes the previous run's files from --out and starts clean)",
     )
+    add_strategy_flag(sim)
 
     live = verbs.add_parser(
         "live",
@@ -110,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "--key-file", type=Path, help="TOML file with api_key and api_secret (mode 600)"
     )
     live.add_argument("--seed", type=int, default=0, help="random seed (reconnect jitter)")
+    add_strategy_flag(live)
 
     for verb, (_, text) in READ_VERBS.items():
         verbs.add_parser(verb, help=text, add_help=False).add_argument(
@@ -197,7 +201,7 @@ def _main(argv: list[str]) -> int:
 
 
 def _live(args: argparse.Namespace) -> int:
-    overrides: dict[str, object] = {}
+    overrides: dict[str, object] = strategy_overrides(args)
     if args.symbols:
         overrides["live.symbols"] = [s.strip().upper() for s in args.symbols.split(",") if s]
     if args.rest_url:
@@ -206,10 +210,11 @@ def _live(args: argparse.Namespace) -> int:
         overrides["live.ws_url"] = args.ws_url
     try:
         settings = load_settings(args.config, overrides, env=os.environ)
+        build_generators(settings.strategy)  # a generator that cannot load stops here
         credentials = None
         if args.real_orders or args.key_file:
             credentials = load_credentials(key_file=args.key_file)
-    except (ConfigError, CredentialsError) as exc:
+    except (ConfigError, CredentialsError, FamilyError) as exc:
         print(f"slt live: {exc}", file=sys.stderr)
         return 2
     if args.real_orders:
@@ -236,7 +241,7 @@ def _live(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.config, env=os.environ)
+        settings = load_settings(args.config, strategy_overrides(args), env=os.environ)
         if settings.mode != "simulate":
             raise ConfigError("mode: `slt simulate` runs only in mode 'simulate'")
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()

@@ -1,8 +1,12 @@
-"""`slt evaluate`: walk-forward comparison of the `rules` and `model` policies on real data.
+"""`slt evaluate`: walk-forward comparison of the `rules` and `gated` policies on real data.
 
-Both policies run through `slt simulate`'s code (slt.simulator.run.simulate) on the same data,
-each into its own folder under DIR; see slt.evaluation.walk_forward for the fold scheme.
-Writes DIR/evaluation.csv (the table), DIR/equity-rules.png and DIR/equity-model.png.
+`rules` is the baseline: what the rule candidates earn when every one the risk rules allow is
+taken (cost filter, one position per symbol, daily loss limit; no drawdown stop). `gated` is the
+trader as it runs by default: the permission layer over the rules, and over the model once one
+passes its validation. Both policies run through `slt simulate`'s code
+(slt.simulator.run.simulate) on the same data, each into its own folder under DIR; see
+slt.evaluation.walk_forward for the fold scheme.
+Writes DIR/evaluation.csv (the table), DIR/equity-rules.png and DIR/equity-gated.png.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,7 @@ from slt.adapters.replay import ReplayError, inspect_sources, parse_data_arg
 from slt.adapters.replay.inspection import time_span
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import ConfigError, Settings, load_settings
+from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
 from slt.evaluation.plot import equity_png
 from slt.evaluation.walk_forward import (
     HOUR_MS,
@@ -37,11 +44,12 @@ from slt.evaluation.walk_forward import (
     table_csv,
 )
 from slt.learner.config import LearnerConfig, learner_config, with_learner
+from slt.learner.permissions import verdicts_at
 from slt.learner.registry import ModelRegistry
 from slt.learner.samples import OUTCOME
 from slt.simulator.run import bundled_sources, simulate
 
-POLICIES = ("rules", "model")
+POLICIES = ("rules", "gated")
 
 
 def _iso_ms(text: str) -> int:
@@ -58,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slt evaluate",
         description="Walk-forward evaluation: train on folds 1..k, test on fold k+1, for the "
-        "rule policy and the model-gated policy, in simulated time on real data. With no "
-        "--data, runs on the bundled Binance futures klines.",
+        "rule policy and the permission-gated policy (with the model once one passes its "
+        "validation), in simulated time on real data. With no --data, runs on the bundled "
+        "Binance futures klines.",
     )
     parser.add_argument("--data", action="append", metavar="[SYMBOL=]PATH")
     parser.add_argument("--folds", type=int, default=4, help="number of folds (default 4)")
@@ -69,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_strategy_flag(parser)
     return parser
 
 
@@ -76,7 +86,7 @@ def run_evaluate(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, strategy_overrides(args))
         sources = [parse_data_arg(d) for d in args.data] if args.data else bundled_sources()
         for source in sources:
             if not source.path.is_file():
@@ -102,9 +112,17 @@ def policy_configs(base: LearnerConfig, folds: Sequence[Fold]) -> dict[str, Lear
     """The learner settings of each policy's run: the model retrains at fold boundaries only."""
     fold_hours = (folds[0].end_ms - folds[0].start_ms) / HOUR_MS
     return {
-        "rules": replace(base, policy="rules"),
-        "model": replace(base, policy="model", retrain_every=0, retrain_period_h=fold_hours),
+        "rules": replace(base, policy="rules", permission=False),
+        "gated": replace(
+            base, policy="model", permission=True, retrain_every=0, retrain_period_h=fold_hours
+        ),
     }
+
+
+def _baseline(settings: Settings) -> Settings:
+    """The rules without the drawdown stop: once it halts them, the baseline would show nothing
+    of what the candidates earn for the rest of the span."""
+    return replace(settings, risk=replace(settings.risk, max_drawdown=Decimal(1)))
 
 
 async def evaluate(
@@ -115,10 +133,11 @@ async def evaluate(
     rows: list[Row] = []
     runs: dict[str, Any] = {}
     diags = []
+    permissions: list[dict[str, Any]] = []
     for policy in POLICIES:
         run_dir = out / policy
         summary = await simulate(
-            with_learner(settings, configs[policy]),
+            with_learner(_baseline(settings) if policy == "rules" else settings, configs[policy]),
             sources,
             run_dir,
             start_ms=folds[0].start_ms,
@@ -140,8 +159,21 @@ async def evaluate(
             if card.live and fold is not None:
                 live_by_fold[fold.index] = card.version
         rows.extend(policy_rows(policy, folds, trades, outcomes, live_by_fold))
-        if policy == "model":
-            diags = diagnostics(folds, outcomes, configs[policy].min_expected_r)
+        if policy == "gated":
+            config = configs[policy]
+            diags = diagnostics(folds, outcomes, config.min_expected_r)
+            params = config.permission_params(seed)
+            permissions = [
+                {
+                    "fold": fold.index,
+                    "families": [
+                        asdict(v)
+                        for v in verdicts_at(outcomes, params, config.min_expected_r, fold.start_ms)
+                    ],
+                }
+                for fold in folds
+                if fold.role == "test"
+            ]
         equity_png(out / f"equity-{policy}.png", policy, trades, folds, settings.exchange.wallet)
         runs[policy] = {
             "fingerprint": summary.fingerprint,
@@ -158,16 +190,20 @@ async def evaluate(
                     "validation_model_mean_r": c.validation["model_mean_r"],
                     "validation_model_mean_se": c.validation["model_mean_se"],
                     "validation_model_taken": c.validation["model_taken"],
+                    "validation_model_lower_r": c.validation.get("model_lower_r"),
+                    "validation_rank_corr": [f["rank_corr"] for f in c.validation["folds"]],
+                    "verdict": c.validation.get("verdict", ""),
                 }
                 for c in cards
             ],
         }
     rows.sort(key=lambda r: (r.fold == "total", r.fold.zfill(4), POLICIES.index(r.policy)))
     (out / "evaluation.csv").write_text(table_csv(rows), encoding="utf-8")
-    text = _text(rows, diags, runs, out)
+    text = _text(rows, diags, runs, permissions, out)
     return {
         "rows": [r.flat() for r in rows],
         "diagnostics": [asdict(d) for d in diags],
+        "permissions": permissions,
         "runs": runs,
         "csv": str(out / "evaluation.csv"),
         "png": [str(out / f"equity-{p}.png") for p in POLICIES],
@@ -176,19 +212,37 @@ async def evaluate(
     }
 
 
-def _text(rows: Sequence[Row], diags: Sequence[Any], runs: dict[str, Any], out: Path) -> str:
+def _text(
+    rows: Sequence[Row],
+    diags: Sequence[Any],
+    runs: dict[str, Any],
+    permissions: Sequence[dict[str, Any]],
+    out: Path,
+) -> str:
     models = [
         f"  model {m['version']} trained {m['trained_at'][:16]} on {m['samples']} outcomes; "
-        f"validation: {m['validation_model_taken']} taken, R {_num(m['validation_model_r'])} "
-        f"(mean {_num(m['validation_model_mean_r'])}"
-        f" +- {_num(m['validation_model_mean_se'], '.3f')})"
-        f" vs rules R {_num(m['validation_rules_r'])} "
-        f"(mean {_num(m['validation_rules_mean_r'])}) -> {'LIVE' if m['live'] else 'rules decide'}"
-        for m in runs["model"]["models"]
+        f"validation: {m['validation_model_taken']} taken, "
+        f"mean {_num(m['validation_model_mean_r'])} R "
+        f"(bound {_num(m['validation_model_lower_r'])}) vs rules "
+        f"{_num(m['validation_rules_mean_r'])} R; rank corr per block "
+        + ", ".join(_num(c, "+.2f") for c in m["validation_rank_corr"])
+        + f"\n    -> {'LIVE' if m['live'] else 'rules decide'}: {m['verdict']}"
+        for m in runs["gated"]["models"]
+    ]
+    gates = [
+        f"  fold {p['fold']}: "
+        + ("; ".join(_verdict(v) for v in p["families"]) or "no outcomes yet: virtual only")
+        for p in permissions
     ]
     return "\n".join(
         [
             render_table(rows),
+            "",
+            _drawdowns(rows),
+            "",
+            "permission to trade at each test fold's start (gated policy; real + virtual "
+            "outcomes closed before it):",
+            *gates,
             "",
             "models (trained at each fold boundary on every outcome closed before it):",
             *(models or ["  none (too few outcomes)"]),
@@ -197,9 +251,24 @@ def _text(rows: Sequence[Row], diags: Sequence[Any], runs: dict[str, Any], out: 
             render_diagnostics(diags),
             "",
             f"table: {out / 'evaluation.csv'}  equity curves: "
-            f"{out / 'equity-rules.png'}, {out / 'equity-model.png'}",
+            f"{out / 'equity-rules.png'}, {out / 'equity-gated.png'}",
             "whole-run reports: " + ", ".join(str(out / p / "report.html") for p in POLICIES),
         ]
+    )
+
+
+def _verdict(v: dict[str, Any]) -> str:
+    return f"{v['family']} {'REAL' if v['allowed'] else 'virtual'} ({v['reason']})"
+
+
+def _drawdowns(rows: Sequence[Row]) -> str:
+    totals = {r.policy: r.metrics for r in rows if r.fold == "total"}
+    rules, gated = totals["rules"], totals["gated"]
+    ratio = gated.max_drawdown / rules.max_drawdown if rules.max_drawdown else math.nan
+    return (
+        f"out of sample: gated {gated.expectancy_r:+.3f} R/trade over {gated.trades} trades, "
+        f"max DD {gated.max_drawdown:.2f} USDT = {ratio:.2f} x the rules' "
+        f"({rules.expectancy_r:+.3f} R/trade over {rules.trades}, max DD {rules.max_drawdown:.2f})"
     )
 
 

@@ -25,19 +25,27 @@ and range windows 20 bars (range: `strategy.breakout`).
 | `{ltf,tf,htf}_volume`    | bar volume / mean volume of the 20 bars before: activity surge      |
 | `{ltf,tf,htf}_range_pos` | close within the previous 20 bars' low..high, from the low for a    |
 |                          | long, from the high for a short: market structure (> 1: breakout)   |
-| `atr_pct`                | ATR(tf) / close(tf): recent volatility                              |
 | `vol_regime`             | ATR(tf) / EMA100 of ATR(tf): volatility regime (> 1: expanding)     |
 | `htf_regime`             | (close(htf) - EMA slow(htf)) / ATR(htf) * dir: higher-interval      |
 |                          | regime, with (+) or against (-) the trade                           |
-| `spread_bps`             | (ask - bid) / mid * 10^4 of the latest quote: cost of crossing      |
-| `spread_r`               | (ask - bid) / stop distance: spread in units of risk                |
-| `cost_r`                 | (2 * taker fee * entry + spread) / stop distance: round trip in R   |
-| `depth_ratio`            | top-of-book size (bid_qty + ask_qty) / 2 over the mean volume of    |
-|                          | the 20 tf bars before the last: liquidity at the touch              |
+| `btc_regime`             | the same for BTCUSDT's higher interval: the market's regime (NaN    |
+|                          | when BTCUSDT is not traded)                                         |
+| `cost_r`                 | (2 * taker fee * entry + spread) / stop distance: round trip in R;  |
+|                          | also stands for volatility over price (ATR / close), which it is    |
+|                          | a function of under kline data                                      |
 | `hour_sin`, `hour_cos`   | sin, cos of 2 pi * (UTC hour of day) / 24: time of day              |
 | `weekend`                | 1 on Saturday and Sunday (UTC), else 0: weekly cycle                |
 | `is_long`                | 1 long, 0 short                                                     |
 | `breakout`               | 1 if a range breakout fired the rule, 0 for an EMA cross            |
+| `reversion`              | 1 for a mean-reversion candidate, 0 for a trend one                 |
+| `target_r`               | the exit plan's target in R (reward:risk): which plan is labelled   |
+
+Left out on purpose: the spread in basis points (a constant in kline replays), the spread and
+ATR over price apart from `cost_r` (under klines all of them are one function of ATR / price,
+four copies of one signal), and the size at the touch over volume: in a kline replay the quote
+at a bar's close carries a quarter of the NEXT bar's volume, a look-ahead that means something
+else live. Funding rate, open interest and basis are not in the vector yet: the replayed data
+do not carry them.
 
 The outcome that labels a vector (see `slt.learner.samples`) is added only when its position,
 real or virtual, has closed.
@@ -55,18 +63,17 @@ NAN = float("nan")
 INTERVAL_ROLES = ("ltf", "tf", "htf")
 _PER_INTERVAL = ("trend", "rsi", "macd", "bb_width", "adx", "di", "volume", "range_pos")
 _GLOBAL = (
-    "atr_pct",
     "vol_regime",
     "htf_regime",
-    "spread_bps",
-    "spread_r",
+    "btc_regime",
     "cost_r",
-    "depth_ratio",
     "hour_sin",
     "hour_cos",
     "weekend",
     "is_long",
     "breakout",
+    "reversion",
+    "target_r",
 )
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{role}_{name}" for role in INTERVAL_ROLES for name in _PER_INTERVAL),
@@ -95,39 +102,42 @@ def _interval(snap: Snapshot | None, s: int) -> list[float]:
     ]
 
 
+def _regime(snap: Snapshot | None, s: int) -> float:
+    return _ratio(snap.close - snap.ema_slow, snap.atr) * s if snap else NAN
+
+
 def feature_vector(
     candidate: Candidate,
     snaps: tuple[Snapshot | None, Snapshot | None, Snapshot | None],
     quote: Quote,
     fee_rate: float,
     now_ms: int,
+    btc: Snapshot | None = None,
 ) -> tuple[float, ...]:
-    """The features of `candidate` in FEATURE_NAMES order. `snaps`: ltf, tf, htf snapshots."""
+    """The features of `candidate` in FEATURE_NAMES order. `snaps`: ltf, tf, htf snapshots;
+    `btc`: BTCUSDT's higher-interval snapshot, if BTCUSDT is traded."""
     s = candidate.direction.sign
     values: list[float] = []
     for snap in snaps:
         values.extend(_interval(snap, s))
     _, tf, htf = snaps
     spread = quote.ask - quote.bid
-    mid = quote.mid
     entry = quote.ask if s > 0 else quote.bid
-    stop = candidate.stop_distance
     hour = (now_ms % DAY_MS) / HOUR_MS
     weekday = (now_ms // DAY_MS + 3) % 7  # 1970-01-01 was a Thursday: Monday is 0
     values.extend(
         (
-            _ratio(tf.atr, tf.close) if tf else NAN,
             _ratio(tf.atr, tf.atr_slow) if tf else NAN,
-            _ratio(htf.close - htf.ema_slow, htf.atr) * s if htf else NAN,
-            _ratio(spread, mid) * 1e4,
-            _ratio(spread, stop),
+            _regime(htf, s),
+            _regime(btc, s),
             candidate.cost_r(entry, spread, fee_rate),
-            _ratio((quote.bid_qty + quote.ask_qty) * 0.5, tf.volume_mean) if tf else NAN,
             math.sin(2 * math.pi * hour / 24),
             math.cos(2 * math.pi * hour / 24),
             1.0 if weekday >= 5 else 0.0,
             1.0 if s > 0 else 0.0,
             1.0 if candidate.trigger == "breakout" else 0.0,
+            1.0 if candidate.family.startswith("reversion") else 0.0,
+            candidate.reward_risk,
         )
     )
     return tuple(values)

@@ -43,7 +43,7 @@ class Decision:
     decision_ms: int
     score: float | None  # the latest model's expected R (None before the first model)
     model_version: int | None  # the model that scored it (None before the first model)
-    taken_by: str  # "rules", "model", "explore", or "" when not taken
+    taken_by: str  # "rules", "model", or "" when not taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ class LabelledSample:
     close_ms: int
     features: tuple[float, ...]
     r_multiple: float
+    symbol: str = ""
 
 
 def decision_record(d: Decision) -> dict[str, Any]:
@@ -79,6 +80,8 @@ def decision_record(d: Decision) -> dict[str, Any]:
         "reward_risk": c.reward_risk,
         "trail_distance": c.trail_distance,
         "trigger": c.trigger,
+        "family": c.family,
+        "reversal_exit": c.reversal_exit,
         "features": {k: _json_float(v) for k, v in c.features},
         "decision_ms": d.decision_ms,
         "score": d.score,
@@ -99,6 +102,8 @@ def decision_from_record(r: Mapping[str, Any]) -> Decision:
         trail_distance=r["trail_distance"],
         features=tuple((k, _from_json(v)) for k, v in features.items()),
         trigger=r["trigger"],
+        family=r.get("family", "trend"),  # records written before families existed
+        reversal_exit=r.get("reversal_exit", True),
     )
     return Decision(candidate, r["decision_ms"], r["score"], r["model_version"], r["taken_by"])
 
@@ -128,6 +133,7 @@ def labelled(records: Iterable[Mapping[str, Any]]) -> list[LabelledSample]:
             r["close_ms"],
             tuple(_from_json(r["features"].get(name)) for name in FEATURE_NAMES),
             r["r_multiple"],
+            r["symbol"],
         )
         for r in records
         if r.get("type") == OUTCOME

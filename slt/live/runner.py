@@ -55,6 +55,7 @@ from slt.credentials import Credentials
 from slt.domain.account_events import AlgoOrderUpdate, AlgoStatus
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Priority
+from slt.domain.permission import summary as permission_summary
 from slt.domain.reconcile import WorkingOrder
 from slt.domain.values import DAY_MS
 from slt.live.operator import OperatorSession
@@ -481,6 +482,7 @@ async def _status_loop(
                 len(controller.positions),
                 pnl,
                 controller.halted,
+                permission_summary(container.trader().permission_report()),
             )
         )
         await clock.sleep_until(now + period_ms)
@@ -524,6 +526,7 @@ async def _status_server(
         runtime_stats=container.runtime_stats(),
         started_ms=clock.now_ms(),
         halted=lambda: controller.halted,
+        permissions=lambda: [v.describe() for v in container.trader().permission_report()],
     )
     token = resolve_token()
     server = StatusServer(

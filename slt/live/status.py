@@ -16,6 +16,7 @@ def status_line(
     open_positions: int,
     pnl_today: Decimal,
     halted: str,
+    permissions: str = "",
 ) -> str:
     ages = " ".join(
         f"{symbol}:{'-' if age is None else f'{age.age_ms / 1000:.1f}s'}"
@@ -27,4 +28,5 @@ def status_line(
     return (
         f"{clock} | feed {ages} | breaker {breaker} | positions {open_positions} "
         f"| P&L today {pnl_today:+.2f} USDT | {entries}"
+        + (f" | families: {permissions}" if permissions else "")
     )

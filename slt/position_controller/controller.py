@@ -36,7 +36,13 @@ from slt.domain.account_events import (
 )
 from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits, exit_side_price
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
+from slt.domain.orders import (
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+)
 from slt.domain.position import Position
 from slt.domain.reconcile import CLIENT_ID_PREFIX, stop_client_id
 from slt.domain.retry import RetryPolicy

@@ -122,6 +122,7 @@ class DayReport:
     # Money moved outside the trades' USDT fills, per (kind, asset): funding fees, and
     # commissions paid in an asset that could not be converted (never added to USDT totals).
     account_moves: tuple[tuple[str, str, Decimal], ...] = ()
+    permissions: tuple[str, ...] = ()  # each candidate family's permission at the day's end
 
     @property
     def complete(self) -> bool:
@@ -269,6 +270,7 @@ def build_day_report(
     model: ModelRecord | None = None,
     runtime: RuntimeWindow | None = None,
     ledger: Iterable[LedgerEntry] = (),
+    permissions: tuple[str, ...] = (),
 ) -> DayReport:
     """`trades` and `samples` may hold other days too: only the day's are used.
     `wallet_end` is the wallet balance at `day_end_ms`, if known."""
@@ -319,6 +321,7 @@ def build_day_report(
         breaker=breaker_day(breaker_events, day_start_ms, day_end_ms),
         runtime=runtime,
         account_moves=_account_moves(ledger, day_start_ms, day_end_ms),
+        permissions=permissions,
     )
 
 

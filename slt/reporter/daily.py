@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 FORMATS = frozenset({"md", "html", "png"})
 ReportListener = Callable[[DayReport], None]
+# (the store's sample records, the day's end) -> each candidate family's permission, one line
+PermissionLines = Callable[[list[dict[str, Any]], int], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class DailyReporter:
         runtime_stats: RuntimeStatsProvider | None = None,
         on_report: ReportListener | None = None,
         catch_up_days: int = 30,
+        permissions: PermissionLines | None = None,
     ) -> None:
         unknown = set(formats) - FORMATS
         if unknown or not formats:
@@ -73,6 +76,7 @@ class DailyReporter:
         self._runtime = runtime_stats
         self._on_report = on_report
         self._catch_up_days = catch_up_days
+        self._permissions = permissions
         # (when read, reading): the runtime counters at the previous report of this process
         self._last_reading: tuple[int, RuntimeStats] | None = None
         self.written: list[Path] = []  # the Markdown (else first) file of each report
@@ -177,12 +181,17 @@ class DailyReporter:
                 if positions is not None:
                     open_positions = len(positions)
         model = self._reports.model_at(day_end - 1) if self._reports is not None else None
+        permissions = (
+            () if self._permissions is None
+            else self._permissions(self._store.samples(), day_end)
+        )
         return build_day_report(
             day_start,
             day_end,
             trades=trades,
             breaker_events=self._breaker_events(day_start, day_end),
             samples=self._store.outcomes_ended_between(day_start, day_end),
+            permissions=tuple(permissions),
             wallet_end=wallet_end,
             open_positions=open_positions,
             model=model,

@@ -78,6 +78,7 @@ def sections(report: DayReport, *, chart: bool) -> list[Section]:
         Section("Exit reasons", (_exits(report),)),
         Section("Outcomes: real vs virtual", (_outcomes(report),)),
         Section("Model", (_model(report),)),
+        Section("Permission to trade", (_permissions(report),)),
         Section("Circuit breaker", _breaker(report)),
         Section("Connectivity", (_runtime(report),)),
         Section("Trades", (_trades(report),)),
@@ -170,6 +171,10 @@ def _model(r: DayReport) -> Bullets:
             f" (validation estimate {r_value(m.validation_expectancy_r)})",
         )
     )
+
+
+def _permissions(r: DayReport) -> Bullets:
+    return Bullets(r.permissions or ("No outcomes yet: every candidate family trades virtually.",))
 
 
 def _breaker(r: DayReport) -> tuple[Block, ...]:

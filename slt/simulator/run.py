@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 
 from slt.adapters.replay import DataSource, expand_sources, inspect_sources, open_replay
+from slt.adapters.replay.klines import infer_interval
+from slt.adapters.replay.layout import Kind, plan_source
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
 from slt.domain.exits import ExitReason
@@ -53,6 +55,9 @@ class SimulationSummary:
     win_rate: float
     net_pnl: str
     fees: str
+    funding: str  # paid, net (> 0 a cost), not in trades.csv's pnl
+    funding_source: str
+    liquidations: int
     max_drawdown: str
     max_drawdown_pct: float
     final_equity: str
@@ -84,6 +89,8 @@ class SimulationSummary:
                 f"period: {self.start} .. {self.end}  symbols: {', '.join(self.symbols)}",
                 f"trades: {self.trades}  win rate: {self.win_rate:.1%}  P&L: {self.net_pnl} USDT"
                 f"  fees: {self.fees}",
+                f"funding paid: {self.funding} USDT ({self.funding_source})"
+                f"  liquidations: {self.liquidations}",
                 f"max drawdown: {self.max_drawdown} USDT ({self.max_drawdown_pct:.2%})"
                 f"  final equity: {self.final_equity}",
                 f"quotes processed: {self.quotes}  quotes/s: {self.quotes_per_s:,.0f}"
@@ -125,6 +132,18 @@ def bundled_sources() -> list[DataSource]:
 def bundled_filters() -> dict[str, SymbolFilters]:
     payload = (resources.files("slt") / "data" / "exchange_info.json").read_bytes()
     return filters_from_exchange_info(orjson.loads(payload))
+
+
+def kline_intervals(sources: Sequence[DataSource]) -> dict[str, int]:
+    """Bar length of each symbol replayed from klines (its quotes are an expanded path)."""
+    intervals = {}
+    for source in sources:
+        plan = plan_source(source)
+        if plan.layout.kind is Kind.KLINES and plan.symbol is not None:
+            interval = infer_interval(plan)
+            if interval is not None:
+                intervals[plan.symbol] = interval
+    return intervals
 
 
 def _iso(ts_ms: int) -> str:
@@ -239,6 +258,7 @@ async def _simulate(
     store = container.store()
     reporter = container.reporter()
     listen_to_quotes(container)
+    exchange.set_bar_intervals(kline_intervals(sources))
     await feed.subscribe(filters)
 
     stream = open_replay(
@@ -299,6 +319,10 @@ async def _simulate(
         win_rate=wins / len(trades) if trades else 0.0,
         net_pnl=_plain(sum((t.pnl for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
         fees=_plain(sum((t.fees for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
+        funding=_plain(exchange.funding_paid.quantize(Decimal("0.0001"))),
+        funding_source=f"default rate {settings.simulation.funding_rate} per 8 h: no recorded "
+        "rates given",
+        liquidations=exchange.liquidations,
         max_drawdown=_plain(drawdown.quantize(Decimal("0.0001"))),
         max_drawdown_pct=drawdown_pct,
         final_equity=_plain(balance.equity.quantize(Decimal("0.0001"))),

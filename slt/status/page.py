@@ -179,6 +179,12 @@ def render(s: StatusSnapshot, *, refresh_s: int = 10, controls: bool = False) ->
         ),
         ("equity (USDT)", f'<span id="equity">{_e(equity)}</span>'),
         ("model", f'<span id="model-version">{_e(model)}</span>'),
+        (
+            "families (permission to trade)",
+            '<span id="permissions">'
+            + ("<br>".join(_e(line) for line in s.permissions) or "none yet")
+            + "</span>",
+        ),
         ("last report", f'<span id="last-report">{_e(report)}</span>'),
     ]
     positions = [

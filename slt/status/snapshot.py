@@ -123,6 +123,8 @@ class StatusSnapshot:
     started_ms: int | None = None
     entries_halted: str = ""  # why new entries are refused; empty while they are on
     commands: tuple[CommandView, ...] = ()  # the latest first
+    # Which candidate families may risk money, and why (slt.domain.permission)
+    permissions: tuple[str, ...] = ()
 
 
 StatusSource = Callable[[], StatusSnapshot]

@@ -92,6 +92,7 @@ class ComponentsSource:
     started_ms: int | None = None
     halted: Callable[[], str] | None = None  # the PositionController's `halted`
     shown_commands: int = 10
+    permissions: Callable[[], Iterable[str]] | None = None  # each family's verdict, one line
 
     def __call__(self) -> StatusSnapshot:
         now = self.clock.now_ms()
@@ -125,6 +126,7 @@ class ComponentsSource:
                 CommandView(c.ts_ms, c.source, c.user, c.command, c.args, c.ok, c.result)
                 for c in self.store.commands(self.shown_commands)
             ),
+            permissions=tuple(self.permissions()) if self.permissions else (),
         )
 
     def _position(self, p: Position) -> PositionView:

@@ -1,19 +1,22 @@
 """SelfLearningTrader: the trading cycle (60 s), the virtual cycle (10 s) and learning.
 
-Trading cycle: the decision interval's newly closed bars become rule candidates
+Trading cycle: the decision interval's newly closed bars become candidates of each family
 (slt.domain.strategy), each with its feature vector (slt.learner.features) computed there and
 then. Then the decision:
 
 * `rules` (the `rules` policy, and the `model` policy until a model has passed its
-  validation, i.e. cold start): every candidate is tried;
+  validation, i.e. cold start): every candidate is a choice;
 * `model`: candidates are ranked by the live model's expected R; those above
-  `learner.min_expected_r` are tried, best first, and each one below is tried anyway with
-  probability `learner.explore_rate` (a seeded RNG, so a simulation stays reproducible).
+  `learner.min_expected_r` are chosen, best first. There is no exploration on real money:
+  every candidate not taken is followed virtually and labels its features anyway.
 
-A tried candidate still has to pass the risk rules (daily loss limit, one position per symbol,
-capacity, cost, sizing; slt.domain.sizing) and the circuit breaker. Every candidate not taken
-live, for whatever reason, is followed as a virtual position; so every candidate ends up as
-exactly one labelled outcome, real or virtual.
+A chosen candidate then needs the permission of its family (slt.domain.permission; a model's
+choice is judged as the family `model:<family>`): the lower confidence bound of the family's
+recent after-fee R, real and virtual outcomes alike, must be above zero. Then it has to pass
+the risk rules (drawdown stop, daily loss limit, one position per symbol, capacity, cost,
+sizing; slt.domain.sizing) and the circuit breaker. Every candidate not taken live, for
+whatever reason, is followed as a virtual position; so every candidate ends up as exactly one
+labelled outcome, real or virtual, and a family without permission keeps earning its way back.
 
 Learning: outcomes accumulate as they close (only closed ones: a label is never read before it
 exists). Every `learner.retrain_every` new outcomes (or `learner.retrain_period_h`), a model is
@@ -26,24 +29,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from slt.data_service import DataService, parse_interval
 from slt.domain.filters import SymbolFilters
+from slt.domain.permission import Permission, PermissionBook
 from slt.domain.position import Position
 from slt.domain.sizing import RiskLimits, Sizing, entry_gate, size_entry
-from slt.domain.strategy import Candidate, EmaTrendParams, TrendSignals
+from slt.domain.strategy import Candidate, CandidateGenerator, EmaTrendParams, exit_plans
 from slt.domain.values import HOUR_MS, Balance, Quote
 from slt.learner.config import LearnerConfig
 from slt.learner.features import feature_vector, named
+from slt.learner.permissions import model_family, record_outcome
 from slt.learner.registry import ModelRegistry
 from slt.learner.samples import (
     ENTRY,
+    OUTCOME,
     Decision,
     LabelledSample,
     Outcome,
@@ -60,6 +66,7 @@ from slt.ports.price_feed import PriceFeed
 from slt.ports.store import Store
 from slt.position_controller import PositionController
 from slt.trader.day_book import DayBook
+from slt.trader.families import build_generators
 from slt.trader.virtual import VirtualBook
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,7 @@ log = logging.getLogger(__name__)
 # keep a little of the balance free so maximal entries still fit.
 MARGIN_HEADROOM = Decimal("0.99")
 NEVER = 2**62
+BTC = "BTCUSDT"  # the market's bellwether: its regime is a feature of every candidate
 
 
 class SelfLearningTrader:
@@ -88,6 +96,8 @@ class SelfLearningTrader:
         learner: LearnerConfig,
         registry: ModelRegistry,
         seed: int = 0,
+        generators: Sequence[CandidateGenerator] | None = None,
+        pretrain: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         self._clock = clock
         self._gateway = gateway
@@ -102,14 +112,15 @@ class SelfLearningTrader:
         self._taker_fee = taker_fee
         self._learner = learner
         self.registry = registry
-        self._rng = random.Random(seed)
+        self.permissions = PermissionBook(learner.permission_params(seed))
         self._tf = parse_interval(interval)
         self._ltf = parse_interval(learner.lower_interval)
         self._htf = parse_interval(learner.higher_interval)
         missing = {self._ltf, self._tf, self._htf} - set(data.intervals_ms)
         if missing:
             raise ValueError(f"the DataService builds no bars at {sorted(missing)} ms")
-        self._signals: dict[str, TrendSignals] = {}
+        self._own_generators = generators is None  # rebuilt from reloaded parameters
+        self._generators = list(generators) if generators is not None else build_generators(params)
         self._taken: dict[int, Decision] = {}
         self._samples: deque[LabelledSample] = deque(maxlen=learner.max_samples)
         self._new_samples = 0
@@ -123,6 +134,7 @@ class SelfLearningTrader:
         controller.add_closed_listener(self._on_closed)
         virtual.add_outcome_listener(self._on_outcome)
         feed.add_listener(virtual.on_quote)
+        self._pretrain(pretrain)
         self._restore(store.samples())
 
     def update_rules(self, limits: RiskLimits, params: EmaTrendParams) -> None:
@@ -133,8 +145,17 @@ class SelfLearningTrader:
             raise ValueError("indicator periods cannot change while the bot runs")
         self._limits = limits
         self._params = params
-        for signals in self._signals.values():
-            signals.params = params
+        if self._own_generators:
+            self._generators = build_generators(params)
+
+    def _pretrain(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Outcomes of earlier runs as training samples; enough of them train a model at the
+        first trading cycle."""
+        history = labelled(records)
+        self._samples.extend(history)
+        if history and self._learner.retrain_every:
+            self._new_samples = self._learner.retrain_every
+            log.info("%d outcomes of earlier runs join the training samples", len(history))
 
     def _restore(self, records: list[dict[str, Any]]) -> None:
         """Resume after a restart: open virtual positions, live entries, known outcomes."""
@@ -142,6 +163,10 @@ class SelfLearningTrader:
         for r in open_records(records, ENTRY, "position_id"):
             self._taken[r["position_id"]] = decision_from_record(r["decision"])
         self._samples.extend(labelled(records))
+        for r in sorted(
+            (r for r in records if r.get("type") == OUTCOME), key=lambda r: r["close_ms"]
+        ):
+            record_outcome(self.permissions, r, self._learner.min_expected_r)
 
     def _latest(self, symbol: str) -> Quote | None:
         age = self._feed.latest(symbol)
@@ -160,25 +185,30 @@ class SelfLearningTrader:
         for symbol, interval_ms, bar, snapshot in self._data.roll(now_ms):
             if interval_ms != self._tf:
                 continue
-            signals = self._signals.get(symbol)
-            if signals is None:
-                signals = self._signals[symbol] = TrendSignals(symbol, self._params)
             higher = self._data.snapshot(symbol, self._htf)
-            candidate = signals.on_bar(snapshot, higher, bar.open_ms + interval_ms)
-            if candidate is not None and now_ms - candidate.ts_ms > interval_ms:
+            close_ms = bar.open_ms + interval_ms
+            proposed = [
+                c for g in self._generators for c in g.on_bar(symbol, snapshot, higher, close_ms)
+            ]
+            if now_ms - close_ms > interval_ms:
                 # A bar from history (warm-up backfill, or a gap just filled): it updates the
                 # indicators, but the moment to act on it has passed.
-                candidate = None
+                proposed = []
             q = self._latest(symbol)
             if q is None:
                 continue  # no current price: nothing to enter at, nothing to follow
-            if signals.momentum is not None:
-                self._controller.check_indicators(symbol, signals.momentum, now_ms, q)
-                self._virtual.check_reversals(symbol, signals.momentum, now_ms, q)
-            if candidate is not None:
+            momentum = snapshot.ema_fast - snapshot.ema_slow
+            if momentum == momentum:  # NaN while the EMAs warm up
+                if self._reversal_applies(symbol):
+                    self._controller.check_indicators(symbol, momentum, now_ms, q)
+                self._virtual.check_reversals(symbol, momentum, now_ms, q)
+            if proposed:
                 snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
-                values = feature_vector(candidate, snaps, q, float(self._taker_fee), now_ms)
-                candidates.append((replace(candidate, features=named(values)), q))
+                btc = self._data.snapshot(BTC, self._htf)
+                for proposal in proposed:
+                    for c in exit_plans(proposal, self._params.exit_plans):
+                        values = feature_vector(c, snaps, q, float(self._taker_fee), now_ms, btc)
+                        candidates.append((replace(c, features=named(values)), q))
         self._maybe_retrain(now_ms)
         if candidates and not self.days.due(now_ms):
             await self._decide(candidates, now_ms)
@@ -189,6 +219,12 @@ class SelfLearningTrader:
         hang on a closed bar must show up here."""
         return self._data.has_closed(now_ms) or self._retrain_due(now_ms)
 
+    def _reversal_applies(self, symbol: str) -> bool:
+        """False while the symbol's open position came from a family without reversal exits."""
+        return all(
+            d.candidate.reversal_exit for d in self._taken.values() if d.candidate.symbol == symbol
+        )
+
     async def _decide(self, candidates: list[tuple[Candidate, Quote]], now_ms: int) -> None:
         self.candidates += len(candidates)
         latest = self.registry.latest
@@ -196,29 +232,49 @@ class SelfLearningTrader:
         scores: list[float | None] = [None] * len(candidates)
         if latest is not None:
             version, model = latest
+            # One call for the whole cycle: scikit-learn's per-call overhead dwarfs a row's cost.
             rows = [tuple(v for _, v in c.features) for c, _ in candidates]
             scores = list(model.expected_r(rows))
         gate = self.registry.live if self._learner.policy == "model" else None
         order = list(range(len(candidates)))
         if gate is not None:
             order.sort(key=lambda i: -(scores[i] or 0.0))  # best expected R first
+        else:
+            # The best-proven family first: one position per symbol, so it gets the symbol.
+            order.sort(key=lambda i: -self._evidence(candidates[i][0].family))
         balance = await self._gateway.balance()
         self.days.observe(balance.equity)
         for i in order:
             candidate, q = candidates[i]
-            taken_by = self._taken_by(gate is not None, scores[i])
-            decision = Decision(candidate, now_ms, scores[i], version, taken_by)
-            if not taken_by:
-                self._virtual.open(decision, q, "below_threshold", now_ms)
-            elif await self._consider(decision, q, balance, now_ms):
+            chosen_by = self._chosen_by(gate is not None, scores[i])
+            refusal = "below_threshold" if not chosen_by else self._refusal(candidate, chosen_by)
+            if refusal:
+                decision = Decision(candidate, now_ms, scores[i], version, "")
+                self._virtual.open(decision, q, refusal, now_ms)
+                continue
+            decision = Decision(candidate, now_ms, scores[i], version, chosen_by)
+            if await self._consider(decision, q, balance, now_ms):
                 balance = await self._gateway.balance()
 
-    def _taken_by(self, gated: bool, score: float | None) -> str:
+    def _chosen_by(self, gated: bool, score: float | None) -> str:
         if not gated:
             return "rules"
-        if score is not None and score > self._learner.min_expected_r:
-            return "model"
-        return "explore" if self._rng.random() < self._learner.explore_rate else ""
+        return "model" if score is not None and score > self._learner.min_expected_r else ""
+
+    def _refusal(self, candidate: Candidate, chosen_by: str) -> str:
+        """"no_permission" when the chooser's family has not earned real money; else ""."""
+        if not self._learner.permission:
+            return ""
+        family = candidate.family if chosen_by == "rules" else model_family(candidate.family)
+        return "" if self.permissions.allowed(family) else "no_permission"
+
+    def _evidence(self, family: str) -> float:
+        low = self.permissions.verdict(family).lower_r
+        return low if low == low else -math.inf  # NaN: no bound yet
+
+    def permission_report(self) -> list[Permission]:
+        """Every family's permission and its reason, for status and reports."""
+        return self.permissions.verdicts()
 
     async def virtual_cycle(self, now_ms: int) -> None:
         self._virtual.cycle(now_ms, self._latest)
@@ -309,6 +365,7 @@ class SelfLearningTrader:
     def _on_outcome(self, record: Mapping[str, Any]) -> None:
         self._samples.extend(labelled([record]))
         self._new_samples += 1
+        record_outcome(self.permissions, record, self._learner.min_expected_r)
 
     def _retrain_due(self, now_ms: int) -> bool:
         """Whether `_maybe_retrain(now_ms)` may act (train, or move the retraining time on)."""
@@ -337,16 +394,21 @@ class SelfLearningTrader:
         cfg = self._learner
         try:
             result: TrainResult = await asyncio.to_thread(
-                train, samples, now_ms, cfg.min_expected_r, cfg.validation_folds
+                train,
+                samples,
+                now_ms,
+                cfg.min_expected_r,
+                cfg.validation_folds,
+                self._params.max_cost_r,
+                round(cfg.validation_embargo_h * HOUR_MS),
             )
             card = self.registry.register(result)
             log.info(
-                "model %d trained on %d outcomes: validation R %.1f (rules %.1f), %s",
+                "model %d trained on %d outcomes: %s (%s)",
                 card.version,
                 card.n_samples,
-                result.validation.model_sum_r,
-                result.validation.rules_sum_r,
                 "live" if card.live else "rules decide",
+                result.validation.verdict[1],
             )
         except Exception:
             log.exception("training failed; the current decision rule stays")

@@ -1,12 +1,14 @@
 """Virtual (paper) positions for candidates that were not taken.
 
-They follow the same exit rules as real positions: the price rules through the same ExitGuard,
-checked on the 10 s virtual cycle against the latest quote (so a virtual trailing stop sees the
-best price at 10 s resolution), the time limit (`max_holding`) on the same cycle, and the
-reversal rule on each closed bar (`check_reversals`). The exit plan is the one a real entry at
-the same quote would get: stop, target and trail distances from the candidate, trail
-activation and holding limit from the exit settings. A virtual position has no margin, so the
-hard loss limit (a fraction of margin) does not apply to it.
+They follow the same exit rules as real positions (a stop-loss is labelled at the stop price,
+where the real position's exchange stop would have filled): the price rules through the same
+ExitGuard, checked on the 10 s virtual cycle against the latest quote (so a virtual trailing
+stop sees the best price at 10 s resolution), the time limit (`max_holding`) on the same cycle,
+and the reversal rule on each closed bar (`check_reversals`; not for families without
+reversal exits). The exit plan is the one a real entry at the same quote would get: stop,
+target and trail distances from the candidate, trail activation and holding limit from the
+exit settings. A virtual position has no margin, so the hard loss limit (a fraction of margin)
+does not apply to it.
 
 Each open is written to the store's sample log (`virtual_open`) and each close as an
 `outcome`, so a restart resumes the open ones (`restore`) and loses no label. A restored
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from slt.domain.exits import ExitDecision, ExitGuard, evaluate_exits
+from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.position import Position
 from slt.domain.values import Direction, Quote
 from slt.learner.samples import (
@@ -179,7 +181,7 @@ class VirtualBook:
         closing = []
         for entry in self._open:
             guard = entry[0]
-            if guard.symbol == symbol:
+            if guard.symbol == symbol and entry[1].candidate.reversal_exit:
                 guard.sync()
                 decision = evaluate_exits(guard.position, q, {"momentum": momentum}, now_ms)
                 if decision is not None:
@@ -209,11 +211,14 @@ class VirtualBook:
         p = guard.position
         entry = float(p.entry_price)
         dist = decision.candidate.stop_distance
-        fees_r = self._fee_rate * (entry + exit_.price) / dist
+        # A real position's stop rests on the exchange and fills where price crossed it, not at
+        # the quote a cycle later (a kline replay's bar extreme): label the virtual one alike.
+        price = float(p.stop) if exit_.reason is ExitReason.STOP_LOSS else exit_.price
+        fees_r = self._fee_rate * (entry + price) / dist
         return Outcome(
             ref=p.id,
             virtual=True,
-            r_multiple=p.direction.sign * (exit_.price - entry) / dist - fees_r,
+            r_multiple=p.direction.sign * (price - entry) / dist - fees_r,
             exit_reason=exit_.reason.value,
             close_ms=now_ms,
             hold_ms=now_ms - p.opened_ms,

@@ -40,7 +40,8 @@ def paused_simulation(out_dir: Path, open_positions: int = 2, then: Then | None 
 
 
 async def _run(out_dir: Path, wanted: int, then: Then | None) -> Paused:
-    settings = load_settings(None)
+    # Positions must open within three days: before the permission layer would allow any.
+    settings = load_settings(None, {"learner.permission": False})
     sources = bundled_sources()
     infos = inspect_sources(sources)
     known = bundled_filters()

@@ -83,6 +83,7 @@ def test_paper_session_starts_streams_reports_status_and_stops_cleanly(tmp_path:
     code, lines, emulator = asyncio.run(session(tmp_path, False, nothing, fresh_feed))
     assert code == 0
     assert any("breaker NORMAL" in line and "entries on" in line for line in lines)
+    assert any("families: no family has outcomes yet: virtual only" in line for line in lines)
     assert (tmp_path / "state" / "paper.db").exists()
     assert not (tmp_path / "state" / "live.db").exists()
     # paper mode sends no order to the exchange

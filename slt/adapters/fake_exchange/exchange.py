@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from slt.adapters.fake_exchange import codes
@@ -18,12 +19,27 @@ from slt.domain.account_events import (
     PositionUpdate,
 )
 from slt.domain.filters import FilterViolation, SymbolFilters
-from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
+from slt.domain.orders import (
+    LIQUIDATION_CLIENT_PREFIX,
+    Fill,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    OrderType,
+)
+from slt.domain.realism import (
+    FUNDING_PERIOD_MS,
+    FundingRates,
+    Realism,
+    liquidation_price,
+    trigger_fill,
+)
 from slt.domain.values import Balance, ExchangePosition, Quote, Side
 from slt.ports.clock import Clock
 from slt.ports.order_gateway import FillListener, OrderGateway
 
 KNOCKED_OUT = "reduce-only order expired: it no longer reduces the position"
+INF = float("inf")
 NO_MARGIN = codes.MESSAGES[codes.MARGIN_INSUFFICIENT]
 
 
@@ -50,6 +66,7 @@ class FakeExchange(OrderGateway):
         maker_fee: Decimal = Decimal("0.0002"),
         default_leverage: int = 10,
         max_leverage: int = 125,
+        realism: Realism | None = None,
     ) -> None:
         self._filters = dict(filters)
         self._clock = clock
@@ -67,6 +84,13 @@ class FakeExchange(OrderGateway):
         self._fills: list[Fill] = []
         self._last_order_id = 0
         self._fault: tuple[BaseException, bool] | None = None
+        self._realism = realism or Realism()
+        self._bar_ms: dict[str, int] = {}  # symbols whose quotes are expanded klines
+        self._next_funding_ms = 0  # 0: set from the first quote
+        # (liquidate a long if bid <= a, a short if ask >= b) per symbol with a position
+        self._liquidation: dict[str, tuple[float, float]] = {}
+        self.funding_paid = Decimal(0)  # net, over every position: > 0 is a cost
+        self.liquidations = 0
 
     # -- market data and set-up (beyond the port) -------------------------------------------
 
@@ -74,6 +98,11 @@ class FakeExchange(OrderGateway):
         """Take a market update; fire the symbol's working orders that it reaches."""
         symbol = q[0]
         self._quotes[symbol] = q
+        if q[1] >= self._next_funding_ms:
+            self._settle_funding(q[1])
+        liq = self._liquidation.get(symbol)
+        if liq is not None and (q[2] <= liq[0] or q[4] >= liq[1]):
+            self._liquidate(symbol, q)
         at = self._thresholds.get(symbol)
         if at is not None:
             bid_stop, bid_take, ask_stop, ask_take = at
@@ -88,6 +117,15 @@ class FakeExchange(OrderGateway):
 
     def add_symbol(self, filters: SymbolFilters) -> None:
         self._filters[filters.symbol] = filters
+
+    def set_bar_intervals(self, intervals_ms: Mapping[str, int]) -> None:
+        """Name the symbols whose quotes are expanded klines, with their bar length: inside a
+        bar a triggered stop fills at its trigger (slt.domain.realism)."""
+        self._bar_ms.update(intervals_ms)
+
+    def set_funding(self, funding: FundingRates) -> None:
+        """Recorded funding rates (e.g. from Binance's funding-rate archive) to charge."""
+        self._realism = replace(self._realism, funding=funding)
 
     @property
     def fills(self) -> Sequence[Fill]:
@@ -190,6 +228,7 @@ class FakeExchange(OrderGateway):
         if not 1 <= leverage <= self._max_leverage:
             raise rejected(codes.INVALID_LEVERAGE, f"Leverage {leverage} is not valid")
         self._account.leverage[symbol] = leverage
+        self._watch_liquidation(symbol)
         return leverage
 
     async def symbol_filters(self) -> dict[str, SymbolFilters]:
@@ -299,7 +338,7 @@ class FakeExchange(OrderGateway):
             assert req.price is not None
             price, maker, rate = req.price, True, self._maker_fee
         else:
-            price = _dec(ask if req.side is Side.BUY else bid)
+            price = self._trigger_price(req, _dec(ask if req.side is Side.BUY else bid))
             maker, rate = False, self._taker_fee
         qty = self._executable(req, order.remaining)
         if qty <= 0:
@@ -336,6 +375,7 @@ class FakeExchange(OrderGateway):
             is_maker=maker,
         )
         self._fills.append(fill)
+        self._watch_liquidation(req.symbol)
         for listener in tuple(self._listeners):
             listener(fill)
         self._knock_out_reduce_only(req.symbol)  # after the fill, as Binance reports it
@@ -353,6 +393,65 @@ class FakeExchange(OrderGateway):
         order.reason = reason
         self._book.remove(order)
         self._algo(order, AlgoStatus(status))
+
+    # -- realism: stop fills, funding, liquidation ------------------------------------------
+
+    def _trigger_price(self, req: OrderRequest, quote_price: Decimal) -> Decimal:
+        assert req.stop_price is not None  # only conditional orders trigger
+        buy = req.side is Side.BUY
+        bar_ms = self._bar_ms.get(req.symbol)
+        in_bar = bar_ms is not None and self._quotes[req.symbol][1] % bar_ms != 0
+        price = trigger_fill(req.stop_price, quote_price, buy, in_bar, self._realism.slippage_bps)
+        return self._filters[req.symbol].round_price(price, up=buy)  # rounded against the trader
+
+    def _settle_funding(self, ts_ms: int) -> None:
+        """Charge every funding time up to `ts_ms` (the first quote only sets the schedule)."""
+        due = self._next_funding_ms
+        self._next_funding_ms = ts_ms - ts_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
+        if not due:
+            return
+        account, rates = self._account, self._realism.funding
+        for at in range(due, ts_ms + 1, FUNDING_PERIOD_MS):
+            for symbol, pos in account.positions.items():
+                if pos.qty:
+                    payment = pos.qty * self._mark(symbol) * rates.rate_at(symbol, at)
+                    account.wallet -= payment
+                    self.funding_paid += payment
+
+    def _watch_liquidation(self, symbol: str) -> None:
+        pos = self._account.positions.get(symbol)
+        if pos is None or not pos.qty:
+            self._liquidation.pop(symbol, None)
+            return
+        long = pos.qty > 0
+        level = float(
+            liquidation_price(
+                pos.entry, long, self._account.leverage_of(symbol),
+                self._realism.maintenance_margin_rate,
+            )
+        )
+        self._liquidation[symbol] = (level, INF) if long else (-INF, level)
+
+    def _liquidate(self, symbol: str, q: Quote) -> None:
+        """Close the position at its liquidation price (or the quote, past a gap), with the
+        taker fee, cancelling the symbol's working orders, as Binance's liquidation engine does."""
+        for order in list(self._book.of(symbol)):
+            self._finish(order, OrderStatus.CANCELED)
+        qty = self._account.qty(symbol)
+        long = qty > 0
+        level = _dec(self._liquidation[symbol][0 if long else 1])
+        touch = _dec(q[2] if long else q[4])
+        price = min(level, touch) if long else max(level, touch)
+        self.liquidations += 1
+        req = OrderRequest(
+            symbol=symbol,
+            side=Side.SELL if long else Side.BUY,
+            type=OrderType.MARKET,
+            qty=abs(qty),
+            client_id=f"{LIQUIDATION_CLIENT_PREFIX}{self.liquidations}",
+            reduce_only=True,
+        )
+        self._execute(self._accept(req, abs(qty)), abs(qty), price, maker=False)
 
     # -- account helpers ---------------------------------------------------------------------
 
