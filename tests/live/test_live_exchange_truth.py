@@ -61,8 +61,10 @@ def test_a_silent_stream_does_not_stop_exits_rest_quotes_carry_them(tmp_path: Pa
     async def main() -> None:
         async with Emulator(EmulatorConfig(), LiveClock()) as emulator:
             emulator.push_quote(quote(90_000.0))
-            # A position the bot adopts: its stop is at the hard-loss distance, 85 500, watched
-            # by the bot itself (no exchange stop).
+            # A position the bot adopts at 5x: its stop is at the hard-loss distance (half the
+            # margin: 81 000), watched by the bot itself (no exchange stop), well above the
+            # exchange's liquidation price (~72 400).
+            await emulator.exchange.set_leverage(BTC, 5)
             await emulator.exchange.place(
                 OrderRequest("manual-1", BTC, Side.BUY, OrderType.MARKET, Decimal("0.010"))
             )
@@ -93,7 +95,7 @@ def test_a_silent_stream_does_not_stop_exits_rest_quotes_carry_them(tmp_path: Pa
                 # bot's own exit check, on REST quotes, can close the position now.
                 assert not await _has_stop(emulator)
                 books = emulator.requests[("GET", "/fapi/v1/ticker/bookTicker")]
-                crossed = quote(85_000.0)
+                crossed = quote(80_000.0)
                 emulator.push_quote(crossed)  # through the stop, seen only over REST
 
                 async def flat() -> bool:

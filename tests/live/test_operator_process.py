@@ -119,7 +119,7 @@ async def run_bot(
             telegram.push(message(2, "/start"))
             await until(lambda: any(r.startswith("new entries resumed")
                                     for r in replies(telegram)), "the /start answer")
-            await out.wait_for(lambda x: x.endswith("| entries on"), "entries on again",
+            await out.wait_for(lambda x: "| entries on" in x, "entries on again",
                                since=len(out.lines))
 
             config.write_text(base + "[risk]\nmax_leverage = 3\n")
