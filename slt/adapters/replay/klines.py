@@ -25,14 +25,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from itertools import repeat
 
 import numpy as np
 
 from slt.adapters.replay.columnar import blocks, numeric_columns
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.layout import KLINE_COLUMNS, FilePlan, Kind, plan_source
-from slt.adapters.replay.quotes import SLICE, QuoteStream
+from slt.adapters.replay.quotes import SLICE, QuoteStream, quotes_from_arrays
 from slt.adapters.replay.rows import (
     INF,
     READ_ERRORS,
@@ -51,9 +50,7 @@ from slt.adapters.replay.rows import (
 from slt.adapters.replay.sources import DataSource, interval_from_name
 from slt.adapters.replay.stats import Counts
 from slt.adapters.replay.textio import open_text
-from slt.domain.values import Bar, Quote
-
-_new = tuple.__new__  # see quotes._new
+from slt.domain.values import Bar
 
 
 def infer_interval(plan: FilePlan) -> int | None:
@@ -218,21 +215,10 @@ def read_kline_quotes(
                 # Python objects a slice at a time: a merge over many files holds one slice
                 # per file, not a block.
                 end = min(at + SLICE, last)
-                n = end - at
-                counts.emitted += n
-                qtys = qty[at:end].tolist()
-                yield from map(
-                    _new,
-                    repeat(Quote, n),
-                    zip(
-                        repeat(symbol, n),
-                        ts[at:end].tolist(),
-                        bid[at - first : end - first].tolist(),
-                        qtys,
-                        ask[at - first : end - first].tolist(),
-                        qtys,
-                        strict=True,
-                    ),
+                counts.emitted += end - at
+                yield from quotes_from_arrays(
+                    symbol, ts[at:end], bid[at - first : end - first],
+                    ask[at - first : end - first], qty[at:end],
                 )
             if len(bad):
                 bar_open = int(t0[last // 4])

@@ -48,6 +48,28 @@ _new = tuple.__new__
 SLICE = 1024
 
 
+def quotes_from_arrays(
+    symbol: str, ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, qty: np.ndarray
+) -> QuoteStream:
+    """Quotes of one symbol from parallel arrays (at most SLICE of them: the caller slices),
+    the same size on both sides."""
+    n = len(ts)
+    qtys = qty.tolist()
+    yield from map(
+        _new,
+        repeat(Quote, n),
+        zip(
+            repeat(symbol, n),
+            ts.astype(np.int64).tolist(),
+            bid.tolist(),
+            qtys,
+            ask.tolist(),
+            qtys,
+            strict=True,
+        ),
+    )
+
+
 def read_quotes(
     plan: FilePlan, counts: Counts, start_ms: int | None, end_ms: int | None
 ) -> QuoteStream:

@@ -9,7 +9,6 @@ not negative, or the replay stops naming file and line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import repeat
 
 import numpy as np
 
@@ -17,7 +16,7 @@ from slt.adapters.replay.columnar import blocks, numeric_columns
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.klines import Spreader
 from slt.adapters.replay.layout import TRADE_COLUMNS, FilePlan
-from slt.adapters.replay.quotes import SLICE, QuoteStream
+from slt.adapters.replay.quotes import SLICE, QuoteStream, quotes_from_arrays
 from slt.adapters.replay.rows import (
     INF,
     READ_ERRORS,
@@ -34,9 +33,6 @@ from slt.adapters.replay.rows import (
 )
 from slt.adapters.replay.stats import Counts
 from slt.adapters.replay.textio import open_text
-from slt.domain.values import Quote
-
-_new = tuple.__new__  # see quotes._new
 
 
 def read_trade_quotes(
@@ -58,22 +54,8 @@ def read_trade_quotes(
             bid, ask = spread.many(price[at:end])
             if not ((bid > 0.0) & (bid <= ask)).all():
                 raise ReplayError(plan.path, f"a trade price near {price[at]} is below one tick")
-            n = end - at
-            counts.emitted += n
-            qtys = qty[at:end].tolist()
-            yield from map(
-                _new,
-                repeat(Quote, n),
-                zip(
-                    repeat(symbol, n),
-                    t[at:end].astype(np.int64).tolist(),
-                    bid.tolist(),
-                    qtys,
-                    ask.tolist(),
-                    qtys,
-                    strict=True,
-                ),
-            )
+            counts.emitted += end - at
+            yield from quotes_from_arrays(symbol, t[at:end], bid, ask, qty[at:end])
         if stop < len(t):
             return
 
