@@ -25,11 +25,11 @@ from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
 from slt.control import Cockpit, Commands
+from slt.data import bundled_filters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
 from slt.position_controller import ExitSettings, PositionController
-from slt.simulator.run import bundled_filters
 from slt.status import ComponentsSource, StatusServer, StatusToken
 from slt.status.page import render
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import Settings
+from slt.data import bundled_sources
 from slt.reporter.run_analysis import build_run_report
 from slt.reporter.run_render import write_run_report
 from slt.simulator.market_prices import kline_prices
-from slt.simulator.run import bundled_sources, simulate
+from slt.simulator.run import simulate
 
 
 def _iso_to_ms(text: str) -> int:

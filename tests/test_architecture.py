@@ -11,8 +11,10 @@ FORBIDDEN_IN_DOMAIN = ("asyncio", "time", "socket", "sqlite3", "sqlite_utils", "
                        "websockets", "threading", "slt.adapters", "slt.entrypoints",
                        "slt.ports", "random")
 # The composition roots (container, the simulate and live sessions, the CLI), the adapters
-# themselves, and the emulator, which serves the FakeExchange over the Binance protocol.
-ADAPTER_IMPORTERS = {"container.py", "entrypoints", "simulator", "live", "adapters", "emulator"}
+# themselves, the emulator, which serves the FakeExchange over the Binance protocol, and the
+# bundled data's lookup, which hands out replay DataSources.
+ADAPTER_IMPORTERS = {"container.py", "entrypoints", "simulator", "live", "adapters", "emulator",
+                     "data"}
 
 
 def imports(path: Path) -> set[str]:

@@ -34,9 +34,10 @@ from slt.adapters.replay import (
 )
 from slt.adapters.replay.klines import infer_interval
 from slt.adapters.replay.layout import Kind, plan_source
+from slt.data import bundled_filters, bundled_sources
 from slt.domain.filters import SymbolFilters, inferred_filters
 from slt.domain.values import Bar
-from slt.emulator.config import EmulatorConfig, bundled_filters
+from slt.emulator.config import EmulatorConfig
 from slt.emulator.control import (
     CONTROL_PREFIX,
     Command,
@@ -45,7 +46,6 @@ from slt.emulator.control import (
 )
 from slt.emulator.replay_pump import replay_into
 from slt.emulator.server import Emulator
-from slt.simulator.run import bundled_sources
 
 QUOTES_ONLY_GRID_MS = 1_000
 TOKEN_ENV = "SLT_EMULATOR_TOKEN"

@@ -5,21 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 
-import orjson
-
-from slt.domain.filters import SymbolFilters, filters_from_exchange_info
+from slt.data import bundled_filters
+from slt.domain.filters import SymbolFilters
 from slt.domain.values import HOUR_MS
-
-
-def bundled_exchange_info() -> dict:
-    """The exchangeInfo document shipped with slt (slt/data/exchange_info.json)."""
-    return orjson.loads((resources.files("slt") / "data" / "exchange_info.json").read_bytes())
-
-
-def bundled_filters() -> dict[str, SymbolFilters]:
-    return filters_from_exchange_info(bundled_exchange_info())
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.fake_exchange import FakeExchange
+from slt.data import bundled_exchange_info
 from slt.domain.values import Bar, Quote
 from slt.emulator import errors, payloads, rest_account, rest_market, rest_trade, ws_api
 from slt.emulator.auth import (
@@ -29,7 +30,7 @@ from slt.emulator.auth import (
     merged_params,
     signature_payload,
 )
-from slt.emulator.config import EmulatorConfig, bundled_exchange_info
+from slt.emulator.config import EmulatorConfig
 from slt.emulator.control import control_routes
 from slt.emulator.errors import ApiError
 from slt.emulator.faults import Faults, RestFault

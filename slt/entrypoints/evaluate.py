@@ -29,6 +29,7 @@ from slt.adapters.replay import ReplayError, inspect_sources, parse_data_arg
 from slt.adapters.replay.inspection import time_span
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import ConfigError, Settings, load_settings
+from slt.data import bundled_sources
 from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
 from slt.evaluation.plot import equity_png
 from slt.evaluation.walk_forward import (
@@ -47,7 +48,7 @@ from slt.learner.config import LearnerConfig, learner_config, with_learner
 from slt.learner.permissions import verdicts_at
 from slt.learner.registry import ModelRegistry
 from slt.learner.samples import OUTCOME
-from slt.simulator.run import bundled_sources, simulate
+from slt.simulator.run import simulate
 
 POLICIES = ("rules", "gated")
 

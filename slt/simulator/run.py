@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 
 import orjson
@@ -20,8 +19,9 @@ from slt.adapters.replay.klines import infer_interval
 from slt.adapters.replay.layout import Kind, plan_source
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
+from slt.data import bundled_filters
 from slt.domain.exits import ExitReason
-from slt.domain.filters import SymbolFilters, filters_from_exchange_info, inferred_filters
+from slt.domain.filters import inferred_filters
 from slt.domain.values import DAY_MS
 from slt.ports.store import TradeRecord
 from slt.reporter.run_analysis import build_run_report
@@ -119,19 +119,6 @@ class SimulationSummary:
 
 def _ratio(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2f}"
-
-
-def bundled_sources() -> list[DataSource]:
-    market = resources.files("slt") / "data" / "market"
-    return [
-        DataSource(Path(str(market / name)), None)
-        for name in sorted(p.name for p in market.iterdir() if p.name.endswith((".csv", ".gz")))
-    ]
-
-
-def bundled_filters() -> dict[str, SymbolFilters]:
-    payload = (resources.files("slt") / "data" / "exchange_info.json").read_bytes()
-    return filters_from_exchange_info(orjson.loads(payload))
 
 
 def kline_intervals(sources: Sequence[DataSource]) -> dict[str, int]:

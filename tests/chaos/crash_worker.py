@@ -26,6 +26,7 @@ from slt.adapters.clocks.live import LiveClock
 from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.sqlite_store import SqliteStore
 from slt.credentials import Credentials
+from slt.data import bundled_filters
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.exits import ExitDecision, ExitReason
 from slt.domain.reconcile import WorkingOrder
@@ -34,7 +35,6 @@ from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
 from slt.position_controller import ExitSettings, PositionController
 from slt.position_controller.recovery import recover
-from slt.simulator.run import bundled_filters
 
 SYMBOL = "BTCUSDT"
 

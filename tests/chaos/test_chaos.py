@@ -33,12 +33,12 @@ from slt.adapters.clocks.live import LiveClock
 from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.sqlite_store import SqliteStore
 from slt.credentials import Credentials
+from slt.data import bundled_filters
 from slt.domain.breaker import BreakerConfig, BreakerLevel, CircuitBreaker
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
 from slt.emulator import Emulator, EmulatorConfig
-from slt.emulator.config import bundled_filters
 from slt.emulator.faults import Failure
 from slt.emulator.streams import Channel, Malformed
 from slt.position_controller import ExitSettings, PositionController

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from slt.adapters.clocks.live import LiveClock
+from slt.data import bundled_filters
 from slt.domain.values import Quote
 from slt.emulator import Emulator, EmulatorConfig
-from slt.simulator.run import bundled_filters
 
 TRIALS = 30 if os.environ.get("SLT_CHAOS_FULL") == "1" else 6
 WORKER = Path(__file__).with_name("crash_worker.py")

@@ -10,12 +10,12 @@ import pytest
 
 from slt.config import load_settings
 from slt.container import build_container
+from slt.data import bundled_filters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
 from slt.live.operator import OperatorSession
 from slt.notify import Notifications, Notifier
-from slt.simulator.run import bundled_filters
 
 from factories import quote
 
