@@ -51,3 +51,27 @@ class Clock(ABC):
     @abstractmethod
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task that this clock supervises."""
+
+
+class SteppedClock(Clock, ABC):
+    """A clock whose time moves only when told: the simulation drives it from the replayed
+    quotes' timestamps (SimulatedClock)."""
+
+    awake: int  # supervised tasks that are running; time may advance only at zero
+
+    @property
+    @abstractmethod
+    def next_due_ms(self) -> int:
+        """When the earliest timer is due."""
+
+    @abstractmethod
+    def advance(self, ts_ms: int) -> None:
+        """Move time forward to `ts_ms` (never back) without waking anything."""
+
+    @abstractmethod
+    def fire_due(self) -> int:
+        """Jump to the earliest timer and wake every task due then; return the new time."""
+
+    @abstractmethod
+    async def settle(self) -> None:
+        """Return once every supervised task is idle again."""

@@ -24,9 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from slt.domain.values import DAY_MS
+from slt.ports.report_sink import ModelRecord
 from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord, is_outcome, outcome_end_ms
 from slt.reporter.runtime import RuntimeWindow
-from slt.reporter.store import ModelRecord
 
 LEVELS = ("NORMAL", "WARNING", "THROTTLED", "BLOCKED")
 ZERO = Decimal(0)

@@ -14,7 +14,7 @@ Money is TEXT (Decimal digits kept exactly), as in the Store.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +22,8 @@ from typing import Any
 
 import orjson
 from sqlite_utils import Database
+
+from slt.ports.report_sink import ModelRecord, ReportRow, ReportSink
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -55,49 +57,10 @@ CREATE INDEX IF NOT EXISTS model_versions_by_activation ON model_versions (activ
 """
 
 
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    day: str
-    day_start_ms: int
-    day_end_ms: int
-    complete: bool
-    written_ms: int
-    trades: int
-    wins: int
-    net_pnl: Decimal
-    fees: Decimal
-    max_drawdown: Decimal
-    expectancy_r: float | None
-    model_version: str | None
-    markdown_path: str | None
-    html_path: str | None
-    summary: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelRecord:
-    """A model version the learner registered at `activated_ms`; with `live` False the rules
-    decide from then on (the version did not beat them in validation).
-
-    `version` is compared with the `model_version` of outcome samples as text. The validation
-    figures must mean what the report's live figures mean: hit rate is the share of the
-    outcomes the model would take whose `r_multiple` is above zero, expectancy their mean R.
-    """
-
-    version: str
-    activated_ms: int
-    validation_hit_rate: float | None = None
-    validation_expectancy_r: float | None = None
-    validation_samples: int = 0
-    training_samples: int = 0
-    live: bool = True
-    note: str = ""
-
-
 _DECIMALS = ("net_pnl", "fees", "max_drawdown")
 
 
-class ReportStore:
+class ReportStore(ReportSink):
     """`path` is the bot's SQLite file (`state.db`, `live.db`); `":memory:"` for tests that
     need no Store beside it."""
 

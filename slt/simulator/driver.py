@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from slt.adapters.clocks.simulated import SimulatedClock
 from slt.domain.values import Quote
+from slt.ports.clock import SteppedClock
 
 QuoteSink = Callable[[Quote], None]
 
 
-async def run_until(clock: SimulatedClock, end_ms: int) -> None:
+async def run_until(clock: SteppedClock, end_ms: int) -> None:
     """Fire every timer due up to and including `end_ms`."""
     while clock.next_due_ms <= end_ms:
         clock.fire_due()
@@ -25,7 +25,7 @@ async def run_until(clock: SimulatedClock, end_ms: int) -> None:
 
 async def replay(
     quotes: Iterable[Quote],
-    clock: SimulatedClock,
+    clock: SteppedClock,
     publish: QuoteSink,
     progress: Callable[[int], object] | None = None,
     progress_every: int = 50_000,

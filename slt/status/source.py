@@ -18,9 +18,9 @@ from slt.domain.position import Position
 from slt.domain.quote_cache import QuoteAge
 from slt.domain.values import DAY_MS
 from slt.ports.clock import Clock
+from slt.ports.report_sink import ReportSink
 from slt.ports.store import Store
 from slt.reporter.runtime import RuntimeStatsProvider
-from slt.reporter.store import ReportStore
 from slt.status.snapshot import (
     CommandView,
     FeedHealth,
@@ -85,7 +85,7 @@ class ComponentsSource:
     latest: Callable[[str], QuoteAge | None]
     scheduler: SchedulerCounters | None = None
     loop_timer: LoopTimer | None = None
-    report_store: ReportStore | None = None
+    report_store: ReportSink | None = None
     runtime_stats: RuntimeStatsProvider | None = None
     notifier_stats: Callable[[], Iterable[NotifierStats]] | None = None
     equity: Callable[[], Decimal | None] | None = None

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from slt.ports.clock import Clock
+from slt.ports.clock import SteppedClock
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ Due = Callable[[int], bool]
 _Timer = tuple[int, int, "asyncio.Future[int]", bool, int, Due | None]
 
 
-class SimulatedClock(Clock):
+class SimulatedClock(SteppedClock):
     """Time is set by the simulation driver, which alternates between
 
     - `advance(ts)`: move time forward to a market event's timestamp;
