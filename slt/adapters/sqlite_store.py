@@ -41,13 +41,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
 from sqlite_utils import Database
 from sqlite_utils.db import Table
 
+from slt.adapters.closing import Closing
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
 from slt.domain.values import Side
@@ -265,7 +265,7 @@ _MAX_POSITION_STATEMENTS = 64
 _NO_END = 2**62
 
 
-class SqliteStore(Store):
+class SqliteStore(Closing, Store):
     """The Store port on one SQLite file; `":memory:"` gives a throw-away store for tests.
 
     `durable=False` trades crash safety for speed (see the module docstring); use it only for
@@ -324,17 +324,6 @@ class SqliteStore(Store):
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -619,25 +608,24 @@ class SqliteStore(Store):
         return [orjson.loads(row["data"]) for row in rows]
 
     def first_activity_ms(self) -> int | None:
-        row = next(
-            self._db.query(
-                # The aggregate min skips the NULL of an empty table.
-                "SELECT min(v) AS first FROM (SELECT min(open_ms) AS v FROM trades"
-                " UNION ALL SELECT min(ts_ms) FROM breaker_events"
-                " UNION ALL SELECT min(json_extract(data, '$.decision_ms')) FROM samples)"
-            )
+        # The aggregate min skips the NULL of an empty table.
+        return self._ms(
+            "SELECT min(v) FROM (SELECT min(open_ms) AS v FROM trades"
+            " UNION ALL SELECT min(ts_ms) FROM breaker_events"
+            " UNION ALL SELECT min(json_extract(data, '$.decision_ms')) FROM samples)"
         )
-        return None if row["first"] is None else int(row["first"])
 
     def last_activity_ms(self) -> int | None:
-        row = next(
-            self._db.query(
-                "SELECT max(v) AS last FROM (SELECT max(close_ms) AS v FROM trades"
-                " UNION ALL SELECT max(ts_ms) FROM breaker_events"
-                " UNION ALL SELECT max(end_ms) FROM samples)"
-            )
+        return self._ms(
+            "SELECT max(v) FROM (SELECT max(close_ms) AS v FROM trades"
+            " UNION ALL SELECT max(ts_ms) FROM breaker_events"
+            " UNION ALL SELECT max(end_ms) FROM samples)"
         )
-        return None if row["last"] is None else int(row["last"])
+
+    def _ms(self, sql: str) -> int | None:
+        """The one value of a one-row aggregate; None for SQL NULL (nothing recorded)."""
+        (value,) = self._conn.execute(sql).fetchone()
+        return None if value is None else int(value)
 
 
 def _sample_end(sample: dict[str, Any]) -> int | None:

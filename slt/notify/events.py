@@ -40,6 +40,11 @@ def _num(d: Decimal) -> str:
     return format(d.normalize(), "f") if d == d.to_integral() else format(d, "f")
 
 
+def _trade(p: Position) -> tuple[int, str, str, Decimal, Decimal]:
+    """The fields every trade notice starts with: id, symbol, side, qty, entry price."""
+    return p.id, p.symbol, p.direction.value, p.qty, p.entry_price
+
+
 @dataclass(frozen=True, slots=True)
 class TradeOpened:
     position_id: int
@@ -53,16 +58,7 @@ class TradeOpened:
 
     @classmethod
     def from_position(cls, p: Position) -> TradeOpened:
-        return cls(
-            p.id,
-            p.symbol,
-            p.direction.value,
-            p.qty,
-            p.entry_price,
-            p.stop,
-            p.take_profit,
-            p.opened_ms,
-        )
+        return cls(*_trade(p), p.stop, p.take_profit, p.opened_ms)
 
     def text(self) -> str:
         return (
@@ -85,17 +81,7 @@ class TradeClosed:
 
     @classmethod
     def from_position(cls, p: Position) -> TradeClosed:
-        return cls(
-            p.id,
-            p.symbol,
-            p.direction.value,
-            p.qty,
-            p.entry_price,
-            p.exit_price,
-            p.net_pnl,
-            p.exit_reason,
-            p.closed_ms,
-        )
+        return cls(*_trade(p), p.exit_price, p.net_pnl, p.exit_reason, p.closed_ms)
 
     def text(self) -> str:
         return (

@@ -8,8 +8,8 @@ import math
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from operator import itemgetter
-from types import TracebackType
 
+from slt.adapters.closing import Closing
 from slt.adapters.replay.klines import Spreader, infer_interval, read_kline_quotes, spreader
 from slt.adapters.replay.layout import FilePlan, Kind, plan_source
 from slt.adapters.replay.quotes import QuoteStream, read_quotes
@@ -29,7 +29,7 @@ def _no_tick(symbol: str) -> Decimal | None:
     return None
 
 
-class Replay:
+class Replay(Closing):
     """Quotes of all sources in time order; iterate it (again to start over).
 
     Equal times: by symbol, then by source order; within one multi-symbol file, file order.
@@ -86,17 +86,6 @@ class Replay:
         for stream in self._streams:
             stream.close()
         self._streams = []
-
-    def __enter__(self) -> Replay:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _stream(self, plan: FilePlan, counts: Counts) -> QuoteStream:
         if plan.layout.kind is Kind.QUOTES:
