@@ -444,3 +444,27 @@ def test_through_the_circuit_breaker_a_ban_costs_one_refused_exit_then_one_that_
         assert p.status == "closed" and sent == [f"slt{p.id}-x1", f"slt{p.id}-x2"]
 
     run(main())
+
+
+def test_an_exit_held_back_by_a_ban_it_did_not_see_is_resent_at_the_ban_end() -> None:
+    """The ban was learnt from another request: the breaker refuses the exit before it leaves
+    and says until when, so the resend waits for the ban's end, not for a backoff step (which
+    would have come at +1, +3, +7, ... +63, +123 s, every one refused, the last after it)."""
+
+    async def main() -> None:
+        settings = ExitSettings(max_hold_ms=0, exchange_stop=False)
+        rig = Rig(settings)
+        guarded = GuardedGateway(rig.exchange, CircuitBreaker(), rig.clock, rig.store)
+        rig.controller = PositionController(rig.clock, guarded, rig.store, FILTERS, settings)
+        p = await rig.open()
+        sent = count_places(rig)
+        ban_until = rig.clock.now_ms() + 120_000
+        guarded.breaker.record_failure(
+            FailureKind.IP_BAN_418, rig.clock.now_ms(), ban_until_ms=ban_until
+        )
+        await rig.tick(10_300.0, 10_300.1)
+        assert sent == [] and p.status == "open" and p.next_exit_ms == ban_until
+        await run_clock(rig.clock, ban_until)
+        assert p.status == "closed" and sent == [f"slt{p.id}-x2"]
+
+    run(main())

@@ -80,13 +80,17 @@ class BreakerGuard:
 
     async def run(self, priority: Priority, call: Callable[[], Awaitable[T]]) -> T:
         while True:
-            admission = self.breaker.admit(priority, self._clock.now_ms())
+            now = self._clock.now_ms()
+            admission = self.breaker.admit(priority, now)
             if admission.allowed:
                 break
             waits = priority in (Priority.LOW, Priority.NORMAL)
             if not waits or admission.delay_ms > MAX_WAIT_MS:
                 self._persist()
-                raise GatewayUnavailable(f"{priority} request held back: {admission.reason}")
+                raise GatewayUnavailable(
+                    f"{priority} request held back: {admission.reason}",
+                    retry_at_ms=now + admission.delay_ms,
+                )
             await self._clock.sleep(admission.delay_ms / 1000)
         try:
             result = await call()

@@ -65,7 +65,15 @@ class ExchangeDown(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    """The request was not sent: the circuit breaker holds it back (see `reason`)."""
+    """The request was not sent: the circuit breaker or the rate limiter holds it back.
+
+    `retry_at_ms` (a clock instant), when known, is when the hold ends (an IP ban's end, a
+    Retry-After, the next cool-down step): asking earlier is refused again.
+    """
+
+    def __init__(self, message: str, *, retry_at_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_at_ms = retry_at_ms
 
 
 class OrderGateway(ABC):

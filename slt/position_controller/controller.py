@@ -320,13 +320,13 @@ class PositionController:
             self._send_exit(p)
 
     def _next_try(self, failures: int, exc: GatewayError | None) -> int:
-        down = exc if isinstance(exc, ExchangeDown) else None
-        return self._retry.next_try_ms(
-            failures,
-            self._clock.now_ms(),
-            down.retry_after_ms if down else None,
-            down.ban_until_ms if down else None,
-        )
+        """After a ban or a hold the next try is at its end: earlier ones would be refused."""
+        retry_after = until = None
+        if isinstance(exc, ExchangeDown):
+            retry_after, until = exc.retry_after_ms, exc.ban_until_ms
+        elif isinstance(exc, GatewayUnavailable):
+            until = exc.retry_at_ms
+        return self._retry.next_try_ms(failures, self._clock.now_ms(), retry_after, until)
 
     # -- orders and fills ------------------------------------------------------------------
 
