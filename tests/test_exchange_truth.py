@@ -277,6 +277,27 @@ def test_an_exit_that_expires_unfilled_returns_to_open_and_is_sent_again() -> No
     run(main())
 
 
+def test_an_exit_whose_send_died_without_an_answer_is_asked_about_and_sent_again() -> None:
+    """A failure nobody mapped (here a reset socket) ends the send with no answer: the exit's
+    fills are then awaited for FILL_WAIT_MS like any other's, and the query that follows finds
+    it never arrived, so the intent goes on. Before, the position stayed `closing` for ever."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fail_next(ConnectionResetError("reset by peer"))
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closing"
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 4_999)
+        assert p.status == "closing"  # its fills may still come
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 5_000)
+        assert p.status == "open" and p.exit_reason == "take_profit"
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert p.status == "closed" and p.exit_attempts == 2
+
+    run(main())
+
+
 # -- 7. closed outside the bot ----------------------------------------------------------------
 
 

@@ -356,6 +356,13 @@ class PositionController:
             self._acked.pop(cid, None)
             self._refused(p, purpose, order, exc)
             return exc
+        except BaseException:
+            # No answer and no known failure (an unmapped transport error, a bug): the order
+            # may be out. Its fills' deadline starts now, so `resolve_stuck` asks the exchange
+            # about it instead of the position waiting in `closing` for ever.
+            if cid in self._acked:
+                self._acked[cid] = (self._clock.now_ms(), order)
+            raise
         self._store.update_order(state)
         if cid in self._acked:
             self._acked[cid] = (self._clock.now_ms(), order)
@@ -405,14 +412,19 @@ class PositionController:
             self._acked.pop(order.client_id, None)
         if state is not None and state.filled_qty:
             self._settle_from_query(p, purpose, state)
+        # An answer about an earlier exit says nothing about the one now out (two resolutions
+        # of one position can overlap: the periodic one and the stream's reconnect).
+        current = purpose == "exit" and p.status in EXITING and (
+            p.exit_client_id in ("", order.client_id)
+        )
         if state is None or (state.status.is_final and not state.filled_qty):
             if purpose == "entry" and p.status in WAITING_FOR_ENTRY:
                 p.machine.entry_canceled()
                 self._forget(p)
                 self._store.save_position(p.to_record())
-            elif purpose == "exit" and p.status in EXITING:
+            elif current:
                 self._exit_failed(p, None)
-        elif purpose == "exit" and state.status.is_final and p.status in EXITING:
+        elif current and state.status.is_final:
             self._exit_ended_short(p)
         return state
 
