@@ -352,6 +352,26 @@ def test_a_flat_snapshot_without_fills_settles_at_the_last_quote_never_at_zero()
     run(main())
 
 
+def test_a_liquidation_whose_fill_never_came_is_named_and_priced_from_the_exchanges_order() -> None:
+    """Liquidated before the stream was up: only the flat amount is seen. The exchange's own
+    order, read back, names the reason and gives the price (not `external` at a guess)."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange._listeners.clear()  # type: ignore[attr-defined]
+        rig.exchange._account_listeners.clear()  # type: ignore[attr-defined]
+        await rig.tick(9_950.0, 9_950.1)
+        await rig.exchange.place(outside("autoclose-1733472000000", "0.5"))
+        await rig.tick(9_990.0, 9_990.1)  # the last quote is not the liquidation's price
+        await rig.controller.reconcile(await rig.exchange.positions(), rig.clock.now_ms())
+        assert p.status == "closed" and p.exit_reason == "liquidation"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("9950.0")
+
+    run(main())
+
+
 def test_an_unknown_position_on_the_stream_halts_entries_by_default() -> None:
     async def main() -> None:
         rig = Rig()

@@ -155,6 +155,11 @@ class GuardedGateway(OrderGateway):
     async def query(self, symbol: str, client_id: str) -> OrderState | None:
         return await self._call(Priority.CRITICAL, lambda: self._inner.query(symbol, client_id))
 
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        return await self._call(
+            Priority.CRITICAL, lambda: self._inner.orders_since(symbol, since_ms)
+        )
+
     async def positions(self) -> list[ExchangePosition]:
         return await self._call(Priority.CRITICAL, self._inner.positions)
 

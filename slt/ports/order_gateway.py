@@ -90,6 +90,12 @@ class OrderGateway(ABC):
         """The order with this client id, or None if the exchange never received it."""
 
     @abstractmethod
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        """`symbol`'s orders placed at or after `since_ms` (within the last week), oldest
+        first: every client's, the exchange's own liquidation and ADL orders too (what explains
+        a position gone flat while the stream was away)."""
+
+    @abstractmethod
     async def positions(self) -> list[ExchangePosition]:
         """Every non-flat position."""
 

@@ -773,9 +773,28 @@ class PositionController:
                     p.exit_reason or default
                 )
                 break
+        if not price and not p.is_final:
+            reason, price = await self._closed_by_others(p, default)
         if p.is_final:
             return  # the fills arrived while the queries ran
         self._close_outside(p, reason, self._clock.now_ms(), price)
+
+    async def _closed_by_others(
+        self, p: Position, default: ExitReason
+    ) -> tuple[ExitReason, Decimal]:
+        """The order of someone else (the liquidation engine, ADL, a hand) that made `p` flat,
+        when its fill never reached the bot (it came before the stream was up): its client id
+        names the reason, its average the price. (default, 0) when none is found."""
+        try:
+            orders = await self._gateway.orders_since(p.symbol, p.opened_ms or p.created_ms)
+        except GatewayError as exc:
+            log.warning("position %s: cannot read %s's orders: %s", p.id, p.symbol, exc)
+            return default, ZERO
+        for state in reversed(orders):
+            if state.filled_qty and not state.client_id.startswith(CLIENT_ID_PREFIX):
+                outside = _outside_reason(state.client_id)
+                return (default if outside is ExitReason.EXTERNAL else outside), state.avg_price
+        return default, ZERO
 
     def _close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
         """The exchange is flat although the store had the position open: close it here.
