@@ -298,6 +298,31 @@ def test_an_exit_whose_send_died_without_an_answer_is_asked_about_and_sent_again
     run(main())
 
 
+def test_a_late_answer_about_an_earlier_exit_does_not_undo_the_one_now_out() -> None:
+    """Two resolutions of one position can overlap (the periodic one and the user stream's
+    reconnect): the one that asked about x1 must not send the position, now waiting for x2,
+    back to `open` with x2 still working."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fail_next(OrderOutcomeUnknown("timeout"))  # x1 never reaches it
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "open" and p.exit_client_id == ""
+        x1 = OrderRequest(f"slt{p.id}-x1", "BTCUSDT", Side.SELL, OrderType.MARKET,
+                          Decimal("0.5"), reduce_only=True)
+        rig.exchange.fill_next_partly(Decimal(0))  # x2 rests unfilled for now
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert p.status == "closing" and p.exit_client_id == f"slt{p.id}-x2"
+        await rig.controller._resolve(p, "exit", x1)  # the late answer: x1 was never seen
+        assert p.status == "closing" and p.exit_client_id == f"slt{p.id}-x2"
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-x2")
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_attempts == 2
+
+    run(main())
+
+
 # -- 7. closed outside the bot ----------------------------------------------------------------
 
 
