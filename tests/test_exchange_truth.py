@@ -277,6 +277,52 @@ def test_an_exit_that_expires_unfilled_returns_to_open_and_is_sent_again() -> No
     run(main())
 
 
+def test_an_exit_whose_send_died_without_an_answer_is_asked_about_and_sent_again() -> None:
+    """A failure nobody mapped (here a reset socket) ends the send with no answer: the exit's
+    fills are then awaited for FILL_WAIT_MS like any other's, and the query that follows finds
+    it never arrived, so the intent goes on. Before, the position stayed `closing` for ever."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fail_next(ConnectionResetError("reset by peer"))
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "closing"
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 4_999)
+        assert p.status == "closing"  # its fills may still come
+        await rig.controller.resolve_stuck(rig.clock.now_ms() + 5_000)
+        assert p.status == "open" and p.exit_reason == "take_profit"
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert p.status == "closed" and p.exit_attempts == 2
+
+    run(main())
+
+
+def test_a_late_answer_about_an_earlier_exit_does_not_undo_the_one_now_out() -> None:
+    """Two resolutions of one position can overlap (the periodic one and the user stream's
+    reconnect): the one that asked about x1 must not send the position, now waiting for x2,
+    back to `open` with x2 still working."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange.fail_next(OrderOutcomeUnknown("timeout"))  # x1 never reaches it
+        await rig.tick(10_300.0, 10_300.1)
+        assert p.status == "open" and p.exit_client_id == ""
+        x1 = OrderRequest(f"slt{p.id}-x1", "BTCUSDT", Side.SELL, OrderType.MARKET,
+                          Decimal("0.5"), reduce_only=True)
+        rig.exchange.fill_next_partly(Decimal(0))  # x2 rests unfilled for now
+        await run_clock(rig.clock, p.next_exit_ms)
+        assert p.status == "closing" and p.exit_client_id == f"slt{p.id}-x2"
+        await rig.controller._resolve(p, "exit", x1)  # the late answer: x1 was never seen
+        assert p.status == "closing" and p.exit_client_id == f"slt{p.id}-x2"
+        rig.exchange.fill_rest("BTCUSDT", f"slt{p.id}-x2")
+        await rig.clock.settle()
+        assert p.status == "closed" and p.exit_attempts == 2
+
+    run(main())
+
+
 # -- 7. closed outside the bot ----------------------------------------------------------------
 
 
@@ -327,6 +373,26 @@ def test_a_flat_snapshot_without_fills_settles_at_the_last_quote_never_at_zero()
         assert p.status == "closed" and p.exit_reason == "external"
         [trade] = rig.store.trades()
         assert trade.exit_price == Decimal("10050.0")
+
+    run(main())
+
+
+def test_a_liquidation_whose_fill_never_came_is_named_and_priced_from_the_exchanges_order() -> None:
+    """Liquidated before the stream was up: only the flat amount is seen. The exchange's own
+    order, read back, names the reason and gives the price (not `external` at a guess)."""
+
+    async def main() -> None:
+        rig = Rig(ExitSettings(max_hold_ms=0, exchange_stop=False))
+        p = await rig.open()
+        rig.exchange._listeners.clear()  # type: ignore[attr-defined]
+        rig.exchange._account_listeners.clear()  # type: ignore[attr-defined]
+        await rig.tick(9_950.0, 9_950.1)
+        await rig.exchange.place(outside("autoclose-1733472000000", "0.5"))
+        await rig.tick(9_990.0, 9_990.1)  # the last quote is not the liquidation's price
+        await rig.controller.reconcile(await rig.exchange.positions(), rig.clock.now_ms())
+        assert p.status == "closed" and p.exit_reason == "liquidation"
+        [trade] = rig.store.trades()
+        assert trade.exit_price == Decimal("9950.0")
 
     run(main())
 
@@ -442,5 +508,29 @@ def test_through_the_circuit_breaker_a_ban_costs_one_refused_exit_then_one_that_
         assert not guarded.breaker.admit(Priority.CRITICAL, rig.clock.now_ms()).allowed
         await run_clock(rig.clock, ban_until + 1_000)
         assert p.status == "closed" and sent == [f"slt{p.id}-x1", f"slt{p.id}-x2"]
+
+    run(main())
+
+
+def test_an_exit_held_back_by_a_ban_it_did_not_see_is_resent_at_the_ban_end() -> None:
+    """The ban was learnt from another request: the breaker refuses the exit before it leaves
+    and says until when, so the resend waits for the ban's end, not for a backoff step (which
+    would have come at +1, +3, +7, ... +63, +123 s, every one refused, the last after it)."""
+
+    async def main() -> None:
+        settings = ExitSettings(max_hold_ms=0, exchange_stop=False)
+        rig = Rig(settings)
+        guarded = GuardedGateway(rig.exchange, CircuitBreaker(), rig.clock, rig.store)
+        rig.controller = PositionController(rig.clock, guarded, rig.store, FILTERS, settings)
+        p = await rig.open()
+        sent = count_places(rig)
+        ban_until = rig.clock.now_ms() + 120_000
+        guarded.breaker.record_failure(
+            FailureKind.IP_BAN_418, rig.clock.now_ms(), ban_until_ms=ban_until
+        )
+        await rig.tick(10_300.0, 10_300.1)
+        assert sent == [] and p.status == "open" and p.next_exit_ms == ban_until
+        await run_clock(rig.clock, ban_until)
+        assert p.status == "closed" and sent == [f"slt{p.id}-x2"]
 
     run(main())

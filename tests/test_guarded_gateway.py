@@ -102,8 +102,9 @@ def test_level_and_ban_survive_a_restart_and_hold_back_every_request() -> None:
         breaker = restore_breaker(store, clock.now_ms())
         assert (breaker.level, breaker.ban_until_ms) == (BreakerLevel.BLOCKED, 1_600_000)
         restarted = GuardedGateway(exchange, breaker, clock, store)
-        with pytest.raises(GatewayUnavailable, match="ip_ban"):
+        with pytest.raises(GatewayUnavailable, match="ip_ban") as refused:
             await restarted.place(order(1, reduce_only=True))
+        assert refused.value.retry_at_ms == 1_600_000  # the ban's end
         clock.advance(1_600_001)
         assert await restarted.positions() == []
 

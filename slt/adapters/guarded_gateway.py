@@ -80,13 +80,17 @@ class BreakerGuard:
 
     async def run(self, priority: Priority, call: Callable[[], Awaitable[T]]) -> T:
         while True:
-            admission = self.breaker.admit(priority, self._clock.now_ms())
+            now = self._clock.now_ms()
+            admission = self.breaker.admit(priority, now)
             if admission.allowed:
                 break
             waits = priority in (Priority.LOW, Priority.NORMAL)
             if not waits or admission.delay_ms > MAX_WAIT_MS:
                 self._persist()
-                raise GatewayUnavailable(f"{priority} request held back: {admission.reason}")
+                raise GatewayUnavailable(
+                    f"{priority} request held back: {admission.reason}",
+                    retry_at_ms=now + admission.delay_ms,
+                )
             await self._clock.sleep(admission.delay_ms / 1000)
         try:
             result = await call()
@@ -150,6 +154,11 @@ class GuardedGateway(OrderGateway):
 
     async def query(self, symbol: str, client_id: str) -> OrderState | None:
         return await self._call(Priority.CRITICAL, lambda: self._inner.query(symbol, client_id))
+
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        return await self._call(
+            Priority.CRITICAL, lambda: self._inner.orders_since(symbol, since_ms)
+        )
 
     async def positions(self) -> list[ExchangePosition]:
         return await self._call(Priority.CRITICAL, self._inner.positions)

@@ -65,7 +65,15 @@ class ExchangeDown(GatewayError):
 
 
 class GatewayUnavailable(GatewayError):
-    """The request was not sent: the circuit breaker holds it back (see `reason`)."""
+    """The request was not sent: the circuit breaker or the rate limiter holds it back.
+
+    `retry_at_ms` (a clock instant), when known, is when the hold ends (an IP ban's end, a
+    Retry-After, the next cool-down step): asking earlier is refused again.
+    """
+
+    def __init__(self, message: str, *, retry_at_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_at_ms = retry_at_ms
 
 
 class OrderGateway(ABC):
@@ -80,6 +88,12 @@ class OrderGateway(ABC):
     @abstractmethod
     async def query(self, symbol: str, client_id: str) -> OrderState | None:
         """The order with this client id, or None if the exchange never received it."""
+
+    @abstractmethod
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        """`symbol`'s orders placed at or after `since_ms` (within the last week), oldest
+        first: every client's, the exchange's own liquidation and ADL orders too (what explains
+        a position gone flat while the stream was away)."""
 
     @abstractmethod
     async def positions(self) -> list[ExchangePosition]:

@@ -17,6 +17,9 @@ The exchange's position amount is the truth:
   exchange's position has been read again;
 - a symbol the exchange shows flat settles the position (stop, external, liquidation, ADL),
   priced from fills or order queries, else at the last quote: never at 0.
+
+Stops live in `protection.py`, convergence to the exchange's amounts in `convergence.py` (both
+mixed into PositionController, over its state); entries, exits, fills and recovery live here.
 """
 
 from __future__ import annotations
@@ -27,24 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from slt.domain.account_events import (
-    AccountEvent,
-    AlgoOrderUpdate,
-    AlgoStatus,
-    BalanceChange,
-    PositionUpdate,
-)
-from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits, exit_side_price
+from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
 from slt.domain.filters import SymbolFilters
-from slt.domain.orders import (
-    Fill,
-    OrderRequest,
-    OrderState,
-    OrderStatus,
-    OrderType,
-)
+from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import Position
-from slt.domain.reconcile import CLIENT_ID_PREFIX, stop_client_id
+from slt.domain.reconcile import CLIENT_ID_PREFIX
 from slt.domain.retry import RetryPolicy
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
@@ -59,6 +49,14 @@ from slt.ports.order_gateway import (
     OrderRejected,
 )
 from slt.ports.store import LedgerEntry, Store, TradeRecord
+from slt.position_controller.convergence import (
+    EXITING,
+    WAITING_FOR_ENTRY,
+    ZERO,
+    Convergence,
+    outside_reason,
+)
+from slt.position_controller.protection import Protection
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +65,9 @@ OpenedListener = Callable[[Position], None]
 # (position, placed, detail): a protective stop was placed, or could not be
 ProtectionListener = Callable[[Position, bool, str], None]
 
-ZERO = Decimal(0)
 REDUCE_ONLY_REJECTED = -2022  # the exchange holds less than the exit would reduce: re-read
 FILL_WAIT_MS = 5_000  # an acknowledged order's fills are overdue after this: query it
-SETTLE_GRACE_MS = 3_000
-NEVER = 2**62  # an account update may run ahead of the fills that explain it
-WAITING_FOR_ENTRY = ("pending_open", "entry_in_flight")
-EXITING = ("closing", "exit_in_flight")
+NEVER = 2**62  # the request is still out: its fills' wait has not started
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +93,7 @@ class EntriesHalted(GatewayUnavailable):
     """New entries are stopped (start-up mismatch, shutdown, operator); exits go on."""
 
 
-class PositionController:
+class PositionController(Protection, Convergence):
     def __init__(
         self,
         clock: Clock,
@@ -320,13 +314,13 @@ class PositionController:
             self._send_exit(p)
 
     def _next_try(self, failures: int, exc: GatewayError | None) -> int:
-        down = exc if isinstance(exc, ExchangeDown) else None
-        return self._retry.next_try_ms(
-            failures,
-            self._clock.now_ms(),
-            down.retry_after_ms if down else None,
-            down.ban_until_ms if down else None,
-        )
+        """After a ban or a hold the next try is at its end: earlier ones would be refused."""
+        retry_after = until = None
+        if isinstance(exc, ExchangeDown):
+            retry_after, until = exc.retry_after_ms, exc.ban_until_ms
+        elif isinstance(exc, GatewayUnavailable):
+            until = exc.retry_at_ms
+        return self._retry.next_try_ms(failures, self._clock.now_ms(), retry_after, until)
 
     # -- orders and fills ------------------------------------------------------------------
 
@@ -356,6 +350,13 @@ class PositionController:
             self._acked.pop(cid, None)
             self._refused(p, purpose, order, exc)
             return exc
+        except BaseException:
+            # No answer and no known failure (an unmapped transport error, a bug): the order
+            # may be out. Its fills' deadline starts now, so `resolve_stuck` asks the exchange
+            # about it instead of the position waiting in `closing` for ever.
+            if cid in self._acked:
+                self._acked[cid] = (self._clock.now_ms(), order)
+            raise
         self._store.update_order(state)
         if cid in self._acked:
             self._acked[cid] = (self._clock.now_ms(), order)
@@ -405,14 +406,19 @@ class PositionController:
             self._acked.pop(order.client_id, None)
         if state is not None and state.filled_qty:
             self._settle_from_query(p, purpose, state)
+        # An answer about an earlier exit says nothing about the one now out (two resolutions
+        # of one position can overlap: the periodic one and the stream's reconnect).
+        current = purpose == "exit" and p.status in EXITING and (
+            p.exit_client_id in ("", order.client_id)
+        )
         if state is None or (state.status.is_final and not state.filled_qty):
             if purpose == "entry" and p.status in WAITING_FOR_ENTRY:
                 p.machine.entry_canceled()
                 self._forget(p)
                 self._store.save_position(p.to_record())
-            elif purpose == "exit" and p.status in EXITING:
+            elif current:
                 self._exit_failed(p, None)
-        elif purpose == "exit" and state.status.is_final and p.status in EXITING:
+        elif current and state.status.is_final:
             self._exit_ended_short(p)
         return state
 
@@ -504,7 +510,7 @@ class PositionController:
         realized = p.direction.sign * (fill.price - p.entry_price) * qty
         log.warning("position %s reduced outside the bot: %s %s", p.id, fill.client_id, qty)
         if p.apply_exit_fill(qty, fill.price, self._fee(p, fill), realized, fill.ts_ms):
-            p.exit_reason = _outside_reason(fill.client_id).value
+            p.exit_reason = outside_reason(fill.client_id).value
             self._closed(p)
             return
         self._store.save_position(p.to_record())
@@ -532,65 +538,7 @@ class PositionController:
         p.stop = filters.round_price(p.entry_price - s * stop_dist, up=s < 0)
         p.take_profit = filters.round_price(p.entry_price + s * target_dist, up=s > 0)
 
-    # -- protection ------------------------------------------------------------------------
-
-    async def protect(self, p: Position) -> None:
-        """Place the position's reduce-only stop on the exchange again (start-up found none
-        working), and keep at it until it stands or the position is flat."""
-        self._stops.pop(p.id, None)
-        self._want_protection(p)
-
-    def _want_protection(self, p: Position) -> None:
-        if not self._settings.exchange_stop or not p.stop or p.id in self._protecting:
-            return  # a running loop sizes the stop to the position when its attempt ends
-        self._protecting.add(p.id)
-        self._clock.spawn(self._protect_loop(p), name=f"protect-{p.id}")
-
-    async def _protect_loop(self, p: Position) -> None:
-        failures = 0
-        try:
-            while not p.is_final and p.remaining > 0:
-                working = self._stops.get(p.id)
-                if working is not None and working[1] == p.remaining:
-                    return
-                failure = await self._place_stop(p, working)
-                if failure is None:
-                    failures = 0
-                    continue
-                failures += 1
-                if failures == 1 and p.status == "open" and not p.exit_reason:
-                    # A position the exchange does not protect must not depend on this
-                    # process staying alive: close it (the stop is still retried meanwhile).
-                    log.warning("position %s has no confirmed protective stop: closing it", p.id)
-                    self.request_exit(p, ExitDecision(ExitReason.UNPROTECTED, 0.0))
-                await self._clock.sleep_until(self._next_try(failures, failure))
-        finally:
-            self._protecting.discard(p.id)
-
-    async def _place_stop(
-        self, p: Position, working: tuple[str, Decimal] | None
-    ) -> GatewayError | None:
-        """A stop for the whole remaining size; the one it replaces is cancelled only after."""
-        placed = sum(1 for o in self._store.orders(p.id) if o["purpose"] == "stop")
-        order = OrderRequest(
-            client_id=stop_client_id(p.id, placed + 1),
-            symbol=p.symbol,
-            side=p.direction.exit_side,
-            type=OrderType.STOP_MARKET,
-            qty=p.remaining,
-            stop_price=p.stop,
-            reduce_only=True,
-        )
-        failure = await self._send(p, "stop", order)
-        for listener in self._protection_listeners:
-            listener(p, failure is None, f"stop {p.stop}" if failure is None else str(failure))
-        if failure is None:
-            self._stops[p.id] = (order.client_id, order.qty)
-            if working is not None:
-                await self._cancel_quietly(p.symbol, working[0])
-        else:
-            self._orders.pop(order.client_id, None)
-        return failure
+    # -- closing ---------------------------------------------------------------------------
 
     def _orders_of(self, p: Position) -> list[tuple[str, str]]:
         return [(cid, purpose) for cid, (q, purpose) in self._orders.items() if q is p]
@@ -623,203 +571,7 @@ class PositionController:
         for listener in self._closed_listeners:
             listener(p)
 
-    async def _cancel_quietly(self, symbol: str, client_id: str) -> None:
-        try:
-            state = await self._gateway.cancel(symbol, client_id)
-        except OrderRejected:
-            # Already final: the exchange expires reduce-only orders of a flat position.
-            # Record how it ended, so the store shows no working stop for a closed position.
-            try:
-                state = await self._gateway.query(symbol, client_id)
-            except GatewayError:
-                state = None
-        except GatewayError as exc:
-            log.warning("could not cancel %s: %s", client_id, exc)
-            state = None
-        finally:
-            self._orders.pop(client_id, None)
-            self._filled.pop(client_id, None)
-        if state is not None:
-            self._store.update_order(state)
-
-    # -- the exchange's truth --------------------------------------------------------------
-
-    def on_account_event(self, event: AccountEvent) -> None:
-        """What the exchange says besides fills (synchronous, like `on_fill`)."""
-        if isinstance(event, PositionUpdate):
-            self._held[event.symbol] = ExchangePosition(
-                event.symbol, event.amount, event.entry_price, ZERO,
-                self._held[event.symbol].leverage if event.symbol in self._held else 0,
-            )
-            if event.amount != self._local_amount(event.symbol):
-                self._converge_soon(event.symbol)
-        elif isinstance(event, AlgoOrderUpdate):
-            self._on_algo(event)
-        elif isinstance(event, BalanceChange):
-            self._on_balance(event)
-
-    async def reconcile(self, positions: list[ExchangePosition], now_ms: int) -> None:
-        """Converge to a REST snapshot of every non-flat position, read at `now_ms` (after a
-        stream gap, or periodically): the snapshot wins over whatever the stream said before
-        it; orders in flight and fills overdue are then asked about (`resolve_stuck`)."""
-        self._held = {e.symbol: e for e in positions}
-        symbols = set(self._held) | {p.symbol for p in self.positions.values()}
-        for symbol in sorted(symbols):
-            await self._converge(symbol)
-        await self.resolve_stuck(now_ms)
-
-    def _converge_soon(self, symbol: str) -> None:
-        if symbol not in self._converging:
-            self._converging.add(symbol)
-            self._clock.spawn(self._converge_later(symbol), name=f"converge-{symbol}")
-
-    async def _converge_later(self, symbol: str) -> None:
-        try:
-            await self._clock.sleep(SETTLE_GRACE_MS / 1000)
-        finally:
-            self._converging.discard(symbol)
-        await self._converge(symbol)
-
-    async def _reread(self, symbol: str) -> GatewayError | None:
-        """Read the exchange's positions and converge `symbol` to it; the failure, if any."""
-        try:
-            positions = await self._gateway.positions()
-        except GatewayError as exc:
-            log.warning("cannot read the exchange's positions: %s", exc)
-            return exc
-        self._held = {e.symbol: e for e in positions}
-        await self._converge(symbol)
-        return None
-
-    def _held_amount(self, symbol: str) -> Decimal:
-        held = self._held.get(symbol)
-        return held.qty if held is not None else ZERO
-
-    def _local_amount(self, symbol: str) -> Decimal:
-        """What the bot's positions on `symbol` add up to (one-way mode nets them)."""
-        return sum(
-            (p.direction.sign * p.remaining for p in self._positions_on(symbol)), ZERO
-        )
-
-    async def _converge(self, symbol: str) -> None:
-        amount = self._held_amount(symbol)
-        mine = self._positions_on(symbol)
-        if not mine:
-            if amount:
-                await self._unknown_position(symbol)
-            return
-        if any(p.status in WAITING_FOR_ENTRY or p.status == "exit_in_flight" for p in mine):
-            return  # a query settles those: their fills explain the difference
-        local = self._local_amount(symbol)
-        if amount == local:
-            return
-        if amount == 0:
-            for p in mine:
-                await self.settle_flat(p, ExitReason.EXTERNAL)
-            return
-        if len(mine) > 1:
-            log.warning("%s: the exchange holds %s, the bot's positions %s: not attributable",
-                        symbol, amount, local)
-            return
-        [p] = mine
-        if (amount > 0) != (local > 0):
-            self.halt_entries(f"{symbol}: the exchange holds {amount}, the bot {local}")
-        elif p.status == "open":
-            log.warning("position %s: the exchange holds %s, the bot %s", p.id, amount, local)
-            self.adopt_size(p, abs(amount))
-
-    async def _unknown_position(self, symbol: str) -> None:
-        held = self._held[symbol]
-        if self._settings.on_mismatch != "adopt":
-            self.halt_entries(f"{symbol}: the exchange holds {held.qty}, unknown to the bot")
-            return
-        if not held.leverage:  # a stream update: the REST snapshot has the leverage
-            failure = await self._reread(symbol)
-            if failure is not None or symbol not in self._held or self._position_on(symbol):
-                return
-            held = self._held[symbol]
-        direction = Direction.LONG if held.qty > 0 else Direction.SHORT
-        adopted = self.adopt(symbol, direction, abs(held.qty), held.entry_price,
-                             held.leverage or 1, self._clock.now_ms())
-        self._want_protection(adopted)
-
-    async def settle_flat(self, p: Position, default: ExitReason) -> None:
-        """The exchange is flat and the fills that made it so never came: close the position
-        at the best price known (its stop's or exit's fill, else the last quote)."""
-        reason, price = default, ZERO
-        for order in reversed(self._store.orders(p.id)):
-            if order["purpose"] not in ("stop", "exit") or order["status"] is OrderStatus.REJECTED:
-                continue  # refused orders filled nothing
-            try:
-                state = await self._gateway.query(p.symbol, order["client_id"])
-            except GatewayError:
-                continue
-            if state is not None and state.filled_qty:
-                self._store.update_order(state)
-                price = state.avg_price
-                reason = ExitReason.STOP_LOSS if order["purpose"] == "stop" else ExitReason(
-                    p.exit_reason or default
-                )
-                break
-        if p.is_final:
-            return  # the fills arrived while the queries ran
-        self._close_outside(p, reason, self._clock.now_ms(), price)
-
-    def _close_outside(self, p: Position, reason: ExitReason, now_ms: int, price: Decimal) -> None:
-        """The exchange is flat although the store had the position open: close it here.
-
-        `price` is the best estimate of the exit; when unknown (0) the last quote's exit-side
-        price stands in, else the entry price (the trade then records no P&L but its fees).
-        """
-        if not price:
-            q = self._last.get(p.symbol)
-            price = Decimal(repr(exit_side_price(p, q))) if q is not None else p.entry_price
-            log.warning("position %s closed outside the bot at an estimated %s", p.id, price)
-        p.exit_reason = reason.value
-        remaining = p.remaining
-        realized = p.direction.sign * (price - p.entry_price) * remaining
-        p.apply_exit_fill(remaining, price, ZERO, realized, now_ms)
-        self._closed(p)
-
-    def _on_algo(self, update: AlgoOrderUpdate) -> None:
-        mine = self._orders.get(update.client_algo_id)
-        if mine is None or mine[1] != "stop" or update.status.protects:
-            return
-        p = mine[0]
-        working = self._stops.get(p.id)
-        if working is None or working[0] != update.client_algo_id:
-            return  # a stop being replaced or cancelled by the bot: `_cancel_quietly` records it
-        del self._stops[p.id]
-        if update.status is AlgoStatus.FINISHED:
-            return  # it fired: its fills close the position
-        self._store.update_order(
-            OrderState(update.client_algo_id, update.symbol, OrderStatus(update.status),
-                       ZERO, ZERO, reason=update.reason)
-        )
-        self._clock.spawn(self._protect_later(p, update), name=f"reprotect-{p.id}")
-
-    async def _protect_later(self, p: Position, lost: AlgoOrderUpdate) -> None:
-        # A stop expires when its position went flat: give that news time to arrive, then
-        # ask the exchange (which may settle the position) before placing another.
-        await self._clock.sleep(SETTLE_GRACE_MS / 1000)
-        if not p.is_final:
-            await self._reread(p.symbol)
-        if not p.is_final:
-            log.warning("position %s lost its stop %s: %s %s", p.id, lost.client_algo_id,
-                        lost.status, lost.reason)
-            self._want_protection(p)
-
-    def _on_balance(self, change: BalanceChange) -> None:
-        p = self._position_on(change.symbol) if change.symbol else None
-        if p is not None and p.status in WAITING_FOR_ENTRY:
-            p = None
-        if p is not None and change.kind == "FUNDING_FEE" and change.asset == "USDT":
-            p.funding += change.amount
-            self._store.save_position(p.to_record())
-        self._store.add_ledger_entry(
-            LedgerEntry(change.ts_ms, change.kind, change.asset, change.amount, change.symbol,
-                        p.id if p is not None else None)
-        )
+    # -- positions per symbol --------------------------------------------------------------
 
     def _position_on(self, symbol: str) -> Position | None:
         mine = self._positions_on(symbol)
@@ -978,11 +730,3 @@ class PositionController:
         mine = f"{CLIENT_ID_PREFIX}{p.id}-"
         for client_id in [c for c in self._filled if c.startswith(mine)]:
             del self._filled[client_id]
-
-
-def _outside_reason(client_id: str) -> ExitReason:
-    if client_id.startswith("autoclose-"):
-        return ExitReason.LIQUIDATION
-    if client_id.startswith("adl_autoclose"):
-        return ExitReason.ADL
-    return ExitReason.EXTERNAL

@@ -225,8 +225,9 @@ def test_a_ban_holds_everything_and_a_data_request_waits_it_out() -> None:
         clock = SimulatedClock(T0)
         lim = limiter(clock)
         lim.hold(T0 + 30_000)
-        with pytest.raises(GatewayUnavailable, match="Retry-After or ban"):
+        with pytest.raises(GatewayUnavailable, match="Retry-After or ban") as refused:
             await lim.acquire({ORDERS_10S: 1}, max_wait_ms=0)
+        assert refused.value.retry_at_ms == T0 + 30_000  # when asking again is worth it
         waiting = asyncio.ensure_future(lim.acquire({REQUEST_WEIGHT: 1}, max_wait_ms=60_000))
         await asyncio.sleep(0)
         assert not waiting.done()

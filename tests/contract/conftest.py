@@ -29,6 +29,7 @@ from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.replay_feed import ReplayFeed
 from slt.credentials import Credentials
+from slt.domain.account_events import AccountEvent
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill
 from slt.domain.values import Quote
@@ -38,6 +39,7 @@ from slt.ports.order_gateway import OrderGateway
 from slt.ports.price_feed import PriceFeed
 
 START_MS = 1_764_460_800_000
+FUNDING_RATE = Decimal("0.0001")
 FILTERS = {
     "BTCUSDT": SymbolFilters(
         "BTCUSDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(1000), Decimal(5)
@@ -55,12 +57,33 @@ class Venue:
     clock: Clock
     # Makes the venue's market show this quote; returns once the feed has it.
     push: Callable[[Quote], Awaitable[None]]
+    # Makes the exchange settle funding on a symbol: a long pays, a short receives.
+    charge_funding: Callable[[str], None]
     fills: list[Fill] = field(default_factory=list)
+    events: list[AccountEvent] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def on_fill(self, fill: Fill) -> None:
         self.fills.append(fill)
         self._arrived.set()
+
+    def on_account_event(self, event: AccountEvent) -> None:
+        self.events.append(event)
+        self._arrived.set()
+
+    async def wait_event(
+        self, wanted: Callable[[AccountEvent], bool], timeout_s: float = 5.0
+    ) -> AccountEvent:
+        """The first account event so far that is `wanted` (a user stream brings it later)."""
+        while True:
+            found = next((e for e in self.events if wanted(e)), None)
+            if found is not None:
+                return found
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout_s)
+            except TimeoutError:
+                raise AssertionError(f"no such event among {self.events}") from None
 
     async def wait_fills(self, n: int, timeout_s: float = 5.0) -> list[Fill]:
         """Fills may arrive with the acknowledgement or shortly after it (a user stream)."""
@@ -84,8 +107,11 @@ async def fake_venue() -> AsyncIterator[Venue]:
         exchange.on_quote(q)
         feed.publish(q)
 
-    venue = Venue(exchange, feed, clock, push)
+    venue = Venue(
+        exchange, feed, clock, push, lambda symbol: exchange.charge_funding(symbol, FUNDING_RATE)
+    )
     exchange.add_fill_listener(venue.on_fill)
+    exchange.add_account_listener(venue.on_account_event)
     yield venue
 
 
@@ -113,7 +139,7 @@ async def binance_emulator_venue() -> AsyncIterator[Venue]:
                     gateway.keepalive_listen_key,
                     gateway.close_listen_key,
                 ),
-                UserSinks(fill=gateway.deliver_fill),
+                UserSinks(fill=gateway.deliver_fill, account=gateway.deliver_account),
                 reconcile=_nothing,
                 config=UserStreamConfig(base_url=emulator.ws_url),
                 rng=random.Random(1),
@@ -134,8 +160,12 @@ async def binance_emulator_venue() -> AsyncIterator[Venue]:
                         continue
                 raise AssertionError("the pushed quote never reached the feed")
 
-            venue = Venue(gateway, feed, clock, push)
+            venue = Venue(
+                gateway, feed, clock, push,
+                lambda symbol: emulator.venue.charge_funding(symbol, Decimal("-0.05")),
+            )
             gateway.add_fill_listener(venue.on_fill)
+            gateway.add_account_listener(venue.on_account_event)
             await feed.subscribe(FILTERS)
             await feed.start()
             await user.start()

@@ -58,6 +58,7 @@ from slt.ports.order_gateway import FillListener, OrderGateway, OrderRejected
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", OrderResponse, AlgoOrderResponse)
+QUERYABLE_MS = 7 * 24 * 3_600_000 - 3_600_000  # allOrders' window, an hour of clock skew off
 
 ZERO = Decimal(0)
 FILL_MEMORY = 100_000  # (symbol, trade id) pairs remembered to drop repeated deliveries
@@ -127,6 +128,15 @@ class BinanceGateway(OrderGateway):
             if state is not None or service is Service.ORDER:
                 return state
         return await self._query_algo(symbol, client_id)
+
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        # Binance answers at most 7 days from startTime and keeps 90 days: a week back at most.
+        week_ago = self._client.time_sync.server_now_ms() - QUERYABLE_MS
+        params: dict[str, Param | None] = {
+            "symbol": symbol, "startTime": max(since_ms, week_ago), "limit": 100,
+        }
+        rows = await self._client.call(weights.ALL_ORDERS, OrderResponse.parse_list, params)
+        return [row.to_state() for row in sorted(rows, key=lambda r: r.orderId)]
 
     # -- OrderGateway: account ---------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class SimOrder:
     filled_notional: Decimal = ZERO
     reason: str = ""
     fires_at: Thresholds = NEVER
+    placed_ms: int = 0
 
     @property
     def remaining(self) -> Decimal:

@@ -196,6 +196,12 @@ class FakeExchange(OrderGateway):
         self._finish(order, OrderStatus.CANCELED)
         return order.state()
 
+    async def orders_since(self, symbol: str, since_ms: int) -> list[OrderState]:
+        return [
+            o.state() for (s, _), o in self._orders.items()
+            if s == symbol and o.placed_ms >= since_ms
+        ]
+
     async def query(self, symbol: str, client_id: str) -> OrderState | None:
         order = self._orders.get((symbol, client_id))
         return order.state() if order is not None else None
@@ -320,7 +326,8 @@ class FakeExchange(OrderGateway):
 
     def _accept(self, req: OrderRequest, qty: Decimal) -> SimOrder:
         self._last_order_id += 1
-        order = SimOrder(request=req, exchange_id=str(self._last_order_id), qty=qty)
+        order = SimOrder(request=req, exchange_id=str(self._last_order_id), qty=qty,
+                         placed_ms=self._clock.now_ms())
         self._orders[(req.symbol, req.client_id)] = order
         return order
 

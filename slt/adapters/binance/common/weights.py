@@ -140,6 +140,7 @@ PREMIUM_INDEX = Endpoint("GET", "/fapi/v1/premiumIndex", _N, 1, weight_all=10)
 NEW_ORDER = Endpoint("POST", "/fapi/v1/order", _S, 0, orders=1, order_write=True, idempotent=False)
 QUERY_ORDER = Endpoint("GET", "/fapi/v1/order", _S, 1, priority=_CRIT)
 CANCEL_ORDER = Endpoint("DELETE", "/fapi/v1/order", _S, 1, priority=_CRIT)
+ALL_ORDERS = Endpoint("GET", "/fapi/v1/allOrders", _S, 5, priority=_CRIT)
 OPEN_ORDERS = Endpoint("GET", "/fapi/v1/openOrders", _S, 1, weight_all=40, priority=_CRIT)
 CANCEL_ALL_ORDERS = Endpoint("DELETE", "/fapi/v1/allOpenOrders", _S, 1, priority=_CRIT)
 # The algo page says 0 IP weight; the SDK (Aug 2026) also counts it on both ORDERS pools. The

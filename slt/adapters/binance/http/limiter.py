@@ -87,7 +87,8 @@ class Limiter:
                     f"Binance asked to wait (Retry-After or ban): requests resume in {wait_ms} ms"
                     if held
                     else f"Binance rate-limit budget exhausted ({self._describe(costs)}); "
-                    f"room again in {wait_ms} ms"
+                    f"room again in {wait_ms} ms",
+                    retry_at_ms=outcome,
                 )
             log.debug("rate limit: waiting %d ms for %s", wait_ms, self._describe(costs))
             await self._clock.sleep_until(outcome)
