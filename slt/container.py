@@ -191,6 +191,7 @@ class Container(containers.DeclarativeContainer):
         store,
         exit_settings,
         providers.Callable(lambda s: float(s.exchange.taker_fee), settings),
+        providers.Callable(lambda s: float(s.simulation.stop_slippage_bps), settings),
     )
     seed = providers.Dependency(instance_of=int, default=0)
     report_store = providers.Singleton(ReportStore, db_path)
