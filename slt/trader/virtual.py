@@ -9,12 +9,13 @@ target and trail distances from the candidate, trail activation and holding limi
 exit settings. A virtual position has no margin, so the hard loss limit (a fraction of margin)
 does not apply to it.
 
-Fills: a stop-loss or take-profit is labelled at its level worsened by the slippage
-(`slt.domain.realism.trigger_fill`, the simulated exchange's rule for a stop triggered inside a
-bar), never at the quote the 10 s cycle sees: price went through the level on its way there,
-and at a kline's extreme that quote lies far beyond it (labelling targets there made the 1R
-families' take-profits worth +1.28 R on the bundled data, and earned `trend/1R` a permission it
-lost with real money). Other exits are labelled at the quote, as a real market exit would fill.
+Fills: an exit by a price level (stop, trailing stop, target) is labelled at the level worsened
+by the slippage (`slt.domain.realism.trigger_fill`), as the simulated exchange fills a real
+position's exit on a kline's path, never at the quote the 10 s cycle sees: price went through
+the level on its way there, and at a kline's extreme that quote lies far beyond it (labelling
+targets there made the 1R families' take-profits worth +1.28 R on the bundled data and earned
+`trend/1R` a permission it lost with real money). Other exits (time, reversal) are labelled at
+the quote.
 
 Each open is written to the store's sample log (`virtual_open`) and each close as an
 `outcome`, so a restart resumes the open ones (`restore`) and loses no label. A restored
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
+from slt.domain.exits import ExitDecision, ExitGuard, evaluate_exits
 from slt.domain.position import Position
 from slt.domain.realism import trigger_fill
 from slt.domain.values import Direction, Quote
@@ -235,15 +236,8 @@ class VirtualBook:
         )
 
     def _fill_price(self, p: Position, exit_: ExitDecision) -> float:
-        level = _LEVELS.get(exit_.reason)
-        if level is None:
+        if exit_.level is None:
             return exit_.price
         buy = p.direction is Direction.SHORT  # the exit side
-        return float(trigger_fill(level(p), Decimal(0), buy, True, self._slippage_bps))
-
-
-# Exits at a price level (see the module doc), and where each level is.
-_LEVELS: dict[ExitReason, Callable[[Position], Decimal]] = {
-    ExitReason.STOP_LOSS: lambda p: p.stop,
-    ExitReason.TAKE_PROFIT: lambda p: p.take_profit,
-}
+        level = Decimal(repr(exit_.level))
+        return float(trigger_fill(level, Decimal(0), buy, True, self._slippage_bps))
