@@ -35,9 +35,10 @@ from slt.config import Settings
 from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
-from slt.learner.permissions import verdicts_at
+from slt.learner.permissions import verdicts_from_store
 from slt.learner.registry import ModelCard, ModelRegistry
 from slt.learner.samples import OUTCOME
+from slt.ports.store import Store
 from slt.position_controller import ExitSettings, PositionController
 from slt.reporter import DailyReporter, ModelRecord, ReportStore
 from slt.reporter.daily import PermissionLines
@@ -98,8 +99,8 @@ def _permission_lines(settings: Settings, seed: int) -> PermissionLines:
     learner = settings.learner
     params = learner.permission_params(seed)
 
-    def lines(samples: list[dict[str, Any]], at_ms: int) -> list[str]:
-        verdicts = verdicts_at(samples, params, learner.min_expected_r, at_ms)
+    def lines(store: Store, at_ms: int) -> list[str]:
+        verdicts = verdicts_from_store(store, params, learner.min_expected_r, at_ms)
         return [v.describe() for v in verdicts]
 
     return lines
@@ -191,6 +192,7 @@ class Container(containers.DeclarativeContainer):
         store,
         exit_settings,
         providers.Callable(lambda s: float(s.exchange.taker_fee), settings),
+        providers.Callable(lambda s: float(s.simulation.stop_slippage_bps), settings),
     )
     seed = providers.Dependency(instance_of=int, default=0)
     report_store = providers.Singleton(ReportStore, db_path)

@@ -118,6 +118,21 @@ def test_price_rules(rule, direction, kwargs, bid, ask, fires) -> None:  # type:
         assert decision.price == (bid if direction is LONG else ask)
 
 
+def test_level_rules_name_the_level_price_went_through() -> None:
+    # a quote far beyond each level: the decision keeps the quote and names the level
+    p = open_position(LONG, stop="95", take_profit="110", trail_distance="3",
+                      trail_activation="5", best="108")
+    tp = take_profit(p, quote(115.0, 115.1), None, 2_000)
+    assert tp is not None and tp.price == 115.0 and tp.level == 110.0
+    sl = stop_loss(p, quote(90.0, 90.1), None, 2_000)
+    assert sl is not None and sl.level == 95.0
+    trail = trailing_stop(p, quote(101.0, 101.1), None, 2_000)
+    assert trail is not None and trail.level == 105.0
+    short = open_position(SHORT, stop="105", take_profit="90")
+    assert stop_loss(short, quote(106.9, 107.0), None, 2_000).level == 105.0  # type: ignore[union-attr]
+    assert max_holding(open_position(max_hold_ms=1), quote(1, 1.1), None, 9_999).level is None  # type: ignore[union-attr]
+
+
 def test_max_holding_fires_at_the_deadline_not_before() -> None:
     p = open_position(max_hold_ms=60_000, opened_ms=1_000)
     assert max_holding(p, quote(100, 100.1), None, 60_999) is None

@@ -63,6 +63,37 @@ def test_recorded_quotes_fill_a_stop_at_the_first_quote_beyond_it() -> None:
     assert fills[-1].price == D("98.7")
 
 
+def exit_at(ex: FakeExchange, level: str | None) -> Fill:
+    reacts_to = None if level is None else D(level)
+    run(ex.place(OrderRequest("x", BTC, Side.SELL, OrderType.MARKET, D(5), reduce_only=True,
+                              reacts_to=reacts_to)))
+    return ex.fills[-1]
+
+
+def test_a_take_profit_exit_inside_a_kline_bar_fills_at_its_target_not_the_high() -> None:
+    ex, _ = exchange(Realism(slippage_bps=D(10)))
+    ex.set_bar_intervals({BTC: BAR})
+    at(ex, BAR, 100.0, 100.1)
+    run(ex.place(OrderRequest("e", BTC, Side.BUY, OrderType.MARKET, D(5))))
+    at(ex, BAR + 2 * BAR // 3, 104.0, 104.1)  # the bar's high, reached through the target 102
+    # 102 * (1 - 0.001) = 101.898, rounded down to the tick: 101.8 (not the high's bid 104.0)
+    assert exit_at(ex, "102").price == D("101.8")
+
+
+def test_a_price_rule_exit_at_a_bar_open_or_on_recorded_quotes_fills_at_the_quote() -> None:
+    ex, _ = exchange(Realism(slippage_bps=D(10)))
+    ex.set_bar_intervals({BTC: BAR})
+    at(ex, BAR, 100.0, 100.1)
+    run(ex.place(OrderRequest("e", BTC, Side.BUY, OrderType.MARKET, D(5))))
+    at(ex, 2 * BAR, 104.0, 104.1)  # the next bar opens beyond the target: a gap
+    assert exit_at(ex, "102").price == D("103.8")  # 104.0 less 0.1%, rounded down
+    recorded, _ = exchange(Realism(slippage_bps=D(10)))  # bookTicker: the quote is the fill
+    at(recorded, BAR, 100.0, 100.1)
+    run(recorded.place(OrderRequest("e", BTC, Side.BUY, OrderType.MARKET, D(5))))
+    at(recorded, BAR + 7, 102.3, 102.4)
+    assert exit_at(recorded, "102").price == D("102.3")
+
+
 def test_funding_every_8_hours_at_the_recorded_rate_else_the_default() -> None:
     rates = RecordedFunding({BTC: [(H8, D("0.0001")), (2 * H8, D("-0.0002"))]}, D("0.00005"))
     ex, _ = exchange(Realism(funding=rates))

@@ -97,6 +97,7 @@ def test_same_outcomes_and_seed_give_the_same_verdict() -> None:
         ("permission_min_days", 1),
         ("permission_confidence", 1.0),
         ("permission_resamples", 10),
+        ("permission_correction", "sidak"),
     ],
 )
 def test_bad_permission_settings_name_their_key(key: str, value: float) -> None:
@@ -110,3 +111,56 @@ def test_the_status_line_summary_names_real_and_virtual_families() -> None:
     book.record_all(("reversion", ms, r) for ms, r in outcomes(noisy(-0.6, 100)))
     assert summary(book.verdicts()) == "real trend / virtual reversion"
     assert summary([]) == "no family has outcomes yet: virtual only"
+
+
+def null_book(correction: str, families: int) -> PermissionBook:
+    """Families without an edge (mean 0 R, 1 R spread), judged together."""
+    book = PermissionBook(
+        PermissionParams(min_outcomes=50, min_days=10, correction=correction, seed=3)
+    )
+    for k in range(families):
+        book.record_all((f"f{k}", ms, r) for ms, r in outcomes(noisy(0.0, 100, seed=100 + k)))
+    return book
+
+
+def test_judged_together_families_without_an_edge_rarely_pass_by_chance() -> None:
+    # 60 families without an edge: at 95% each, about 3 pass by luck; Holm keeps the chance
+    # that any of them passes at 5%.
+    lucky = [v.family for v in null_book("none", 60).verdicts() if v.allowed]
+    assert len(lucky) >= 2
+    assert not any(v.allowed for v in null_book("holm", 60).verdicts())
+    assert not any(v.allowed for v in null_book("bonferroni", 60).verdicts())
+
+
+def test_a_clear_edge_still_passes_among_losing_families() -> None:
+    book = PermissionBook(PermissionParams(seed=2))
+    book.record_all(("trend/1R", ms, r) for ms, r in outcomes(noisy(0.5, 150)))
+    for k, family in enumerate(("trend/2R", "reversion/1R", "reversion/2R")):
+        book.record_all((family, ms, r) for ms, r in outcomes(noisy(-0.1, 150, seed=k)))
+    verdicts = {v.family: v for v in book.verdicts()}
+    assert [f for f, v in verdicts.items() if v.allowed] == ["trend/1R"]
+    # the strongest family is tested first, at 0.05 / 4
+    assert "98.75% bound" in verdicts["trend/1R"].reason
+    assert "Holm 1 of 4" in verdicts["trend/1R"].reason
+    assert book.allowed("trend/1R") and not book.allowed("trend/2R")
+
+
+def test_holm_is_looser_than_bonferroni_for_the_next_families() -> None:
+    # Two families with a moderate edge: Bonferroni tests both at 0.05 / 2; Holm tests the
+    # second at 0.05 once the first passed, so its bound is higher.
+    def second(correction: str) -> float:
+        book = PermissionBook(PermissionParams(correction=correction, seed=5))
+        book.record_all(("a", ms, r) for ms, r in outcomes(noisy(0.6, 150, seed=1)))
+        book.record_all(("b", ms, r) for ms, r in outcomes(noisy(0.3, 150, seed=2)))
+        return book.verdict("b").lower_r
+
+    assert second("holm") > second("bonferroni")
+
+
+def test_an_untested_family_does_not_count_in_the_correction() -> None:
+    book = PermissionBook(PermissionParams(seed=2))
+    book.record_all(("a", ms, r) for ms, r in outcomes(noisy(0.5, 150)))
+    book.record_all(("b", ms, r) for ms, r in outcomes([1.0] * 10))
+    verdicts = {v.family: v for v in book.verdicts()}
+    assert verdicts["a"].allowed and "95% bound" in verdicts["a"].reason
+    assert verdicts["b"].reason == "10/50 outcomes"

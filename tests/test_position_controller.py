@@ -98,6 +98,20 @@ def test_take_profit_closes_at_the_bid_and_removes_the_exchange_stop() -> None:
     run(main())
 
 
+def test_on_a_kline_path_the_take_profit_fills_at_its_target_not_the_bar_extreme() -> None:
+    async def main() -> None:
+        rig = Rig()
+        rig.exchange.set_bar_intervals({"BTCUSDT": 300_000})  # quotes inside 5m bars
+        p = await rig.open()
+        await rig.tick(10_500.0, 10_500.1)  # the bar's high, reached through the target
+        assert p.status == "closed" and p.exit_reason == "take_profit"
+        [trade] = rig.store.trades()
+        # the target 10200.1, not the high's bid 10500.0 (no slippage configured)
+        assert trade.exit_price == Decimal("10200.1")
+
+    run(main())
+
+
 def test_short_stop_loss_executes_on_the_exchange_at_the_ask() -> None:
     async def main() -> None:
         rig = Rig()

@@ -43,10 +43,11 @@ def test_take_profit_and_stop_loss_are_labelled_in_r_after_fees() -> None:
     assert book.cycle(10_000, latest.get) == 2
     by_symbol = {o["symbol"]: o for o in outcomes(store)}
     tp, sl = by_symbol["AAA"], by_symbol["BBB"]
-    # long entered at the ask 100.0, target 104.0, exits at the bid 104.5
+    # long entered at the ask 100.0, target 104.0: labelled at the target, not the bid 104.5
+    # beyond it (price went through the target on its way there)
     assert tp["exit_reason"] == "take_profit" and tp["virtual"] and tp["win"]
-    assert tp["r_multiple"] == pytest.approx((4.5 - FEE * (100.0 + 104.5)) / 2.0, abs=1e-6)
-    assert tp["fees_r"] == pytest.approx(FEE * 204.5 / 2.0, abs=1e-6)
+    assert tp["r_multiple"] == pytest.approx((4.0 - FEE * (100.0 + 104.0)) / 2.0, abs=1e-6)
+    assert tp["fees_r"] == pytest.approx(FEE * 204.0 / 2.0, abs=1e-6)
     # short entered at the bid 100.0, stop 102.0: labelled at the stop, not the ask 103.0
     assert sl["exit_reason"] == "stop_loss" and not sl["win"]
     assert sl["r_multiple"] == pytest.approx(-1.0 - FEE * 202.0 / 2.0, abs=1e-6)
@@ -55,6 +56,20 @@ def test_take_profit_and_stop_loss_are_labelled_in_r_after_fees() -> None:
     rows = labelled(outcomes(store))
     assert [r.features for r in rows] == [tuple(float(i) for i in range(len(FEATURE_NAMES)))] * 2
     assert len(book) == 0 and book.closed == 2
+
+
+def test_levels_are_worsened_by_the_slippage_like_a_triggered_exchange_order() -> None:
+    store = SqliteStore(":memory:")
+    book = VirtualBook(store, SETTINGS, FEE, slippage_bps=10.0)  # 0.1%
+    book.open(decision("AAA", Direction.LONG), quote("AAA", 0, 99.9, 100.0), "x", 0)
+    book.open(decision("BBB", Direction.SHORT), quote("BBB", 0, 100.0, 100.1), "x", 0)
+    latest = {"AAA": quote("AAA", 5, 110.0), "BBB": quote("BBB", 5, 102.9, 103.0)}
+    assert book.cycle(10, latest.get) == 2
+    by_symbol = {o["symbol"]: o for o in outcomes(store)}
+    tp, sl = by_symbol["AAA"], by_symbol["BBB"]
+    # the long sells at its target 104 less 0.1%; the short buys at its stop 102 plus 0.1%
+    assert tp["r_multiple"] + tp["fees_r"] == pytest.approx((104.0 * 0.999 - 100.0) / 2.0)
+    assert sl["r_multiple"] + sl["fees_r"] == pytest.approx((100.0 - 102.0 * 1.001) / 2.0)
 
 
 def test_positions_expire_after_the_maximum_holding_time() -> None:

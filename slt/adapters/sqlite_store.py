@@ -50,8 +50,9 @@ from sqlite_utils.db import Table
 from slt.adapters.closing import Closing
 from slt.domain.orders import Fill, OrderRequest, OrderState, OrderStatus, OrderType
 from slt.domain.position import FINAL_STATUSES
-from slt.domain.values import Side
+from slt.domain.values import DAY_MS, Side
 from slt.ports.store import (
+    DEFAULT_FAMILY,
     BreakerEvent,
     BreakerState,
     CommandRecord,
@@ -182,6 +183,13 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 # After the migration that gives older files the samples.end_ms column.
 _SAMPLE_INDEX = "CREATE INDEX IF NOT EXISTS samples_by_end ON samples (end_ms)"
+# An outcome's family as SQL (slt.ports.store.outcome_family), and the index the permission
+# layer's reads of the last outcomes of one family search.
+_FAMILY = f"coalesce(json_extract(data, '$.family'), '{DEFAULT_FAMILY}')"
+_FAMILY_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS samples_by_family ON samples ({_FAMILY}, end_ms)"
+    " WHERE end_ms IS NOT NULL"
+)
 
 # Kinds of the columns the positions table is created with, so that a float quantity is refused
 # on the very first save instead of being stored as text.
@@ -288,6 +296,7 @@ class SqliteStore(Closing, Store):
         self._db.executescript(_SCHEMA)
         self._add_sample_end_column()
         self._db.execute(_SAMPLE_INDEX)
+        self._db.execute(_FAMILY_INDEX)
         with self._db.atomic():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -606,6 +615,50 @@ class SqliteStore(Closing, Store):
             [start_ms, end_ms],
         )
         return [orjson.loads(row["data"]) for row in rows]
+
+    def recent_outcomes(
+        self,
+        family: str,
+        before_ms: int,
+        count: int,
+        days: int,
+        scored_above: float | None = None,
+    ) -> list[dict[str, Any]]:
+        where = f"end_ms IS NOT NULL AND {_FAMILY} = ? AND end_ms < ?"
+        params: list[Any] = [family, before_ms]
+        if scored_above is not None:
+            where += " AND json_extract(data, '$.score') > ?"
+            params.append(scored_above)
+        last = self._conn.execute(
+            f"SELECT data, end_ms FROM samples WHERE {where} ORDER BY end_ms DESC, id DESC"
+            " LIMIT ?",
+            [*params, count],
+        ).fetchall()
+        if len(last) == count and len({end // DAY_MS for _, end in last}) < days:
+            # Too few days: reach back day by day (one index probe each) to the `days`-th.
+            since = before_ms
+            for _ in range(days):
+                (end,) = self._conn.execute(
+                    f"SELECT max(end_ms) FROM samples WHERE {where}",
+                    [family, since, *params[2:]],
+                ).fetchone()
+                if end is None:
+                    break
+                since = end - end % DAY_MS
+            last = self._conn.execute(
+                f"SELECT data, end_ms FROM samples WHERE {where} AND end_ms >= ?"
+                " ORDER BY end_ms DESC, id DESC",
+                [*params, since],
+            ).fetchall()
+        return [orjson.loads(data) for data, _ in reversed(last)]
+
+    def outcome_families(self, before_ms: int) -> list[str]:
+        rows = self._conn.execute(
+            f"SELECT DISTINCT {_FAMILY} FROM samples WHERE end_ms IS NOT NULL AND end_ms < ?"
+            f" ORDER BY {_FAMILY}",
+            [before_ms],
+        ).fetchall()
+        return [family for (family,) in rows]
 
     def first_activity_ms(self) -> int | None:
         # The aggregate min skips the NULL of an empty table.

@@ -45,6 +45,9 @@ class ExitDecision:
     reason: ExitReason
     price: float  # the quote price the exit is expected to trade at
     detail: str = ""
+    # The price level a level rule (stop, trail, target, loss limit) found crossed: price went
+    # through it on the way to the quote (slt.domain.realism); None for the other rules.
+    level: float | None = None
 
 
 def exit_side_price(position: Position, quote: Quote) -> float:
@@ -59,7 +62,7 @@ def stop_loss(p: Position, q: Quote, ind: Indicators | None, now_ms: int) -> Exi
     px = exit_side_price(p, q)
     s = _signed(p)
     if p.stop and s * px <= s * float(p.stop):
-        return ExitDecision(ExitReason.STOP_LOSS, px, f"stop {p.stop}")
+        return ExitDecision(ExitReason.STOP_LOSS, px, f"stop {p.stop}", float(p.stop))
     return None
 
 
@@ -67,7 +70,8 @@ def take_profit(p: Position, q: Quote, ind: Indicators | None, now_ms: int) -> E
     px = exit_side_price(p, q)
     s = _signed(p)
     if p.take_profit and s * px >= s * float(p.take_profit):
-        return ExitDecision(ExitReason.TAKE_PROFIT, px, f"target {p.take_profit}")
+        target = float(p.take_profit)
+        return ExitDecision(ExitReason.TAKE_PROFIT, px, f"target {p.take_profit}", target)
     return None
 
 
@@ -86,7 +90,7 @@ def trailing_stop(
         return None
     level = best - float(p.trail_distance)
     if s * px <= level:
-        return ExitDecision(ExitReason.TRAILING_STOP, px, f"trail {s * level:.10g}")
+        return ExitDecision(ExitReason.TRAILING_STOP, px, f"trail {s * level:.10g}", s * level)
     return None
 
 
@@ -117,7 +121,7 @@ def hard_loss_limit(
     px = exit_side_price(p, q)
     s = _signed(p)
     if s * px <= s * level:
-        return ExitDecision(ExitReason.HARD_LOSS_LIMIT, px, f"loss limit at {level:.10g}")
+        return ExitDecision(ExitReason.HARD_LOSS_LIMIT, px, f"loss limit at {level:.10g}", level)
     return None
 
 

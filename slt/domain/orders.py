@@ -60,6 +60,9 @@ class OrderRequest:
     price: Decimal | None = None
     stop_price: Decimal | None = None
     reduce_only: bool = False
+    # A market exit's price-rule level (ExitDecision.level). Never sent: the simulated exchange
+    # fills the exit there when the quotes are a kline's path, which went through it.
+    reacts_to: Decimal | None = None
 
     @property
     def priority(self) -> Priority:

@@ -25,8 +25,9 @@ class LearnerConfig:
     permission_window: int = 200
     permission_min_outcomes: int = 50
     permission_min_days: int = 10
-    permission_confidence: float = 0.95
-    permission_resamples: int = 400
+    permission_confidence: float = 0.95  # family-wise, over the families judged together
+    permission_correction: str = "holm"  # or "bonferroni", "none" (slt.domain.permission)
+    permission_resamples: int = 2000
     retrain_every: int = 200  # new outcomes between retrains; 0: never by count
     retrain_period_h: float = 0.0  # also retrain this often; 0: never by time
     # Outcomes needed before the first training, so before any model may gate (it must then
@@ -58,6 +59,7 @@ class LearnerConfig:
             min_outcomes=self.permission_min_outcomes,
             min_days=self.permission_min_days,
             confidence=self.permission_confidence,
+            correction=self.permission_correction,
             resamples=self.permission_resamples,
             seed=seed,
         )

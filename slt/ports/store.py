@@ -67,6 +67,15 @@ def is_outcome(sample: Mapping[str, Any]) -> bool:
     return kind == "outcome" or (kind is None and "r_multiple" in sample)
 
 
+# Outcomes written before candidate families existed belong to the trend family.
+DEFAULT_FAMILY = "trend"
+
+
+def outcome_family(sample: Mapping[str, Any]) -> str:
+    """The candidate family an outcome is evidence for."""
+    return str(sample.get("family", DEFAULT_FAMILY))
+
+
 def outcome_end_ms(sample: Mapping[str, Any]) -> int:
     """When an outcome's position ended: `close_ms` (or `closed_ms`) when the sample has it,
     otherwise `decision_ms + hold_ms`."""
@@ -192,6 +201,25 @@ class Store(ABC):
     def outcomes_ended_between(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Outcome samples (`is_outcome`) whose `outcome_end_ms` is in [start_ms, end_ms), in
         the order they were added; reads only those."""
+
+    @abstractmethod
+    def recent_outcomes(
+        self,
+        family: str,
+        before_ms: int,
+        count: int,
+        days: int,
+        scored_above: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The outcomes of `family` (`outcome_family`) ended before `before_ms`, oldest first
+        (by end, then as added): the last `count`, or as many more as reach back to the start
+        of the `days`-th most recent UTC day holding one (the permission layer's window,
+        slt.domain.permission). `scored_above`: only those the model scored above it. Reads
+        only those rows, whatever the history's length."""
+
+    @abstractmethod
+    def outcome_families(self, before_ms: int) -> list[str]:
+        """The families of the outcomes ended before `before_ms`, by name."""
 
     @abstractmethod
     def first_activity_ms(self) -> int | None:

@@ -230,10 +230,14 @@ class PositionController(Protection, Convergence):
             return  # an exit is on its way, or waits for its retry time
         self._unguard(p)
         p.exit_reason = decision.reason.value
-        self._send_exit(p)
+        level = None if decision.level is None else Decimal(repr(decision.level))
+        self._send_exit(p, level)
 
-    def _send_exit(self, p: Position) -> asyncio.Task[GatewayError | None]:
-        """`closing` and the exit order are saved together, then the order goes out."""
+    def _send_exit(
+        self, p: Position, level: Decimal | None = None
+    ) -> asyncio.Task[GatewayError | None]:
+        """`closing` and the exit order are saved together, then the order goes out. `level`:
+        the price rule's level, on the first attempt only (a retry meets a later price)."""
         p.exit_attempts += 1
         order = OrderRequest(
             client_id=f"{CLIENT_ID_PREFIX}{p.id}-x{p.exit_attempts}",
@@ -242,6 +246,7 @@ class PositionController(Protection, Convergence):
             type=OrderType.MARKET,
             qty=p.remaining,
             reduce_only=True,
+            reacts_to=level,
         )
         p.exit_client_id = order.client_id
         p.machine.request_exit()

@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 FORMATS = frozenset({"md", "html", "png"})
 ReportListener = Callable[[DayReport], None]
-# (the store's sample records, the day's end) -> each candidate family's permission, one line
-PermissionLines = Callable[[list[dict[str, Any]], int], Sequence[str]]
+# (the store, the day's end) -> each candidate family's permission, one line; reads only the
+# families' recent outcomes (Store.recent_outcomes), so a report's cost does not grow with history
+PermissionLines = Callable[[Store, int], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +184,7 @@ class DailyReporter:
         model = self._reports.model_at(day_end - 1) if self._reports is not None else None
         permissions = (
             () if self._permissions is None
-            else self._permissions(self._store.samples(), day_end)
+            else self._permissions(self._store, day_end)
         )
         return build_day_report(
             day_start,

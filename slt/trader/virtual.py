@@ -1,7 +1,6 @@
 """Virtual (paper) positions for candidates that were not taken.
 
-They follow the same exit rules as real positions (a stop-loss is labelled at the stop price,
-where the real position's exchange stop would have filled): the price rules through the same
+They follow the same exit rules as real positions: the price rules through the same
 ExitGuard, checked on the 10 s virtual cycle against the latest quote (so a virtual trailing
 stop sees the best price at 10 s resolution), the time limit (`max_holding`) on the same cycle,
 and the reversal rule on each closed bar (`check_reversals`; not for families without
@@ -9,6 +8,14 @@ reversal exits). The exit plan is the one a real entry at the same quote would g
 target and trail distances from the candidate, trail activation and holding limit from the
 exit settings. A virtual position has no margin, so the hard loss limit (a fraction of margin)
 does not apply to it.
+
+Fills: an exit by a price level (stop, trailing stop, target) is labelled at the level worsened
+by the slippage (`slt.domain.realism.trigger_fill`), as the simulated exchange fills a real
+position's exit on a kline's path, never at the quote the 10 s cycle sees: price went through
+the level on its way there, and at a kline's extreme that quote lies far beyond it (labelling
+targets there made the 1R families' take-profits worth +1.28 R on the bundled data and earned
+`trend/1R` a permission it lost with real money). Other exits (time, reversal) are labelled at
+the quote.
 
 Each open is written to the store's sample log (`virtual_open`) and each close as an
 `outcome`, so a restart resumes the open ones (`restore`) and loses no label. A restored
@@ -21,8 +28,9 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from slt.domain.exits import ExitDecision, ExitGuard, ExitReason, evaluate_exits
+from slt.domain.exits import ExitDecision, ExitGuard, evaluate_exits
 from slt.domain.position import Position
+from slt.domain.realism import trigger_fill
 from slt.domain.values import Direction, Quote
 from slt.learner.samples import (
     VIRTUAL_OPEN,
@@ -49,10 +57,13 @@ def _d(x: float) -> Decimal:
 
 
 class VirtualBook:
-    def __init__(self, store: Store, settings: ExitSettings, fee_rate: float) -> None:
+    def __init__(
+        self, store: Store, settings: ExitSettings, fee_rate: float, slippage_bps: float = 0.0
+    ) -> None:
         self._store = store
         self._settings = settings
         self._fee_rate = fee_rate
+        self._slippage_bps = Decimal(repr(slippage_bps))
         self._open: list[_Open] = []
         # The cycle checks only symbols quoted since the last one (a quote already checked
         # cannot trip a price rule again), and the time rule once a deadline has come.
@@ -211,9 +222,7 @@ class VirtualBook:
         p = guard.position
         entry = float(p.entry_price)
         dist = decision.candidate.stop_distance
-        # A real position's stop rests on the exchange and fills where price crossed it, not at
-        # the quote a cycle later (a kline replay's bar extreme): label the virtual one alike.
-        price = float(p.stop) if exit_.reason is ExitReason.STOP_LOSS else exit_.price
+        price = self._fill_price(p, exit_)
         fees_r = self._fee_rate * (entry + price) / dist
         return Outcome(
             ref=p.id,
@@ -225,3 +234,10 @@ class VirtualBook:
             fees_r=fees_r,
             not_taken=reason,
         )
+
+    def _fill_price(self, p: Position, exit_: ExitDecision) -> float:
+        if exit_.level is None:
+            return exit_.price
+        buy = p.direction is Direction.SHORT  # the exit side
+        level = Decimal(repr(exit_.level))
+        return float(trigger_fill(level, Decimal(0), buy, True, self._slippage_bps))

@@ -302,6 +302,10 @@ class FakeExchange(OrderGateway):
 
     def _take(self, req: OrderRequest, quote: Quote) -> OrderState:
         price = _taker_price(req.side, quote)
+        if req.reacts_to is not None and req.symbol in self._bar_ms:
+            # A price-rule exit on a kline's path: filled where price crossed its level, as a
+            # triggered stop is (slt.domain.realism), not at the bar's extreme.
+            price = self._trigger_price(req, price, req.reacts_to)
         qty = self._executable(req, req.qty)
         if not self._margin_ok(req, qty, price, self._taker_fee):
             raise rejected(codes.MARGIN_INSUFFICIENT)
@@ -403,12 +407,15 @@ class FakeExchange(OrderGateway):
 
     # -- realism: stop fills, funding, liquidation ------------------------------------------
 
-    def _trigger_price(self, req: OrderRequest, quote_price: Decimal) -> Decimal:
-        assert req.stop_price is not None  # only conditional orders trigger
+    def _trigger_price(
+        self, req: OrderRequest, quote_price: Decimal, level: Decimal | None = None
+    ) -> Decimal:
+        level = req.stop_price if level is None else level
+        assert level is not None  # only conditional orders and price-rule exits have one
         buy = req.side is Side.BUY
         bar_ms = self._bar_ms.get(req.symbol)
         in_bar = bar_ms is not None and self._quotes[req.symbol][1] % bar_ms != 0
-        price = trigger_fill(req.stop_price, quote_price, buy, in_bar, self._realism.slippage_bps)
+        price = trigger_fill(level, quote_price, buy, in_bar, self._realism.slippage_bps)
         return self._filters[req.symbol].round_price(price, up=buy)  # rounded against the trader
 
     def _settle_funding(self, ts_ms: int) -> None:
