@@ -5,6 +5,7 @@ trades' P&L, the summary and the run report; the default rate, said once, for th
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import zipfile
 from decimal import Decimal as D
@@ -138,3 +139,62 @@ def test_a_funding_folder_next_to_a_klines_file_and_a_bad_funding_file(
     (funding / "BTCUSDT-fundingRate-2025-11.csv").write_text(f"{DAY0 - H8},8,lots\n")
     assert main([*args, "--out", str(tmp_path / "b")]) == 2
     assert "BTCUSDT-fundingRate-2025-11.csv" in capsys.readouterr().err
+
+
+# -- the `funding` feature: known from its settlement time on, never before ------------------
+
+
+def test_a_rate_is_known_from_its_calc_time_on_and_not_after_a_day(tmp_path: Path) -> None:
+    from slt.adapters.replay import FundingRates
+
+    path = tmp_path / "BTCUSDT-fundingRate-2025-12.csv"
+    path.write_text(f"{DAY0 + 4},8,0.0001\n{DAY0 + H8 + 4},8,-0.0002\n")
+    rates = FundingRates.load([path])
+    assert rates.last_rate(BTC, DAY0 + 3) is None  # the first settlement has not happened
+    assert rates.last_rate(BTC, DAY0 + 4) == pytest.approx(0.0001)
+    assert rates.last_rate(BTC, DAY0 + H8 + 3) == pytest.approx(0.0001)
+    assert rates.last_rate(BTC, DAY0 + H8 + 4) == pytest.approx(-0.0002)
+    assert rates.last_rate(BTC, DAY0 + H8 + 4 + 24 * 3_600_000 + 1) is None  # a gap: unknown
+    assert rates.last_rate(ETH, DAY0 + H8) is None
+
+
+def test_every_decision_sees_the_last_rate_settled_before_it_and_no_later_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slt.adapters.sqlite_store import SqliteStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for symbol in (BTC, ETH, "SOLUSDT"):  # SOLUSDT without funding data
+        (data / f"{symbol}-5m.csv.gz").write_bytes(
+            (BUNDLED / f"{symbol}-5m-20251130-20260129.csv.gz").read_bytes()
+        )
+    # A different rate at every settlement, so reading a later (or earlier) one shows.
+    times = [DAY0 + i * H8 + 4 for i in range(8)]
+    recorded = {
+        symbol: [D(k * 10 + i + 1) / 100_000 * (-1) ** i for i in range(8)]
+        for k, symbol in enumerate((BTC, ETH))
+    }
+    for symbol, rates in recorded.items():
+        (data / f"{symbol}-fundingRate-2025-12.csv").write_text(
+            "".join(f"{t},8,{r}\n" for t, r in zip(times, rates, strict=True))
+        )
+    out = tmp_path / "out"
+    assert main(["simulate", "--data", str(data), "--out", str(out), "--json", *TWO_DAYS]) == 0
+    capsys.readouterr()
+    store = SqliteStore(out / "state.db")
+    decisions = [r for r in store.samples() if "features" in r and "decision_ms" in r]
+    store.close()
+    # Decisions in several funding periods, so a later or earlier rate would show.
+    assert len({r["features"]["funding"] for r in decisions} - {None}) >= 3
+    seen = {r["symbol"] for r in decisions}
+    assert {BTC, ETH, "SOLUSDT"} <= seen
+    for r in decisions:
+        rates = recorded.get(r["symbol"], [])
+        known = [rate for t, rate in zip(times, rates, strict=False) if t <= r["decision_ms"]]
+        sign = 1 if r["direction"] == "LONG" else -1
+        value = r["features"]["funding"]
+        if not known:
+            assert value is None or math.isnan(value)
+        else:
+            assert value == pytest.approx(-float(known[-1]) * sign * 1e4)

@@ -263,6 +263,7 @@ async def _simulate(
     exchange.set_bar_intervals(kline_intervals(sources))
     funding = funding_plan(raw_sources, tuple(filters), settings.simulation.funding_rate)
     exchange.set_funding_events((e.time_ms, e.symbol, e.rate) for e in funding.rates.all_events())
+    trader.use_funding(funding.rates)
     await feed.subscribe(filters)
 
     stream = open_replay(

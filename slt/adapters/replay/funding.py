@@ -8,6 +8,7 @@ receives it if short.
     rates = FundingRates.load([Path("data/fundingRate")])   # files, or folders of them
     rates.events("BTCUSDT", start_ms, end_ms)                 # events with start <= time < end
     rates.rate_at("BTCUSDT", ts_ms)                           # the latest event at or before ts
+    rates.last_rate("BTCUSDT", now_ms)                        # the same as a feature reads it
 
 `funding_sources` picks the funding files out of what `--data` names (files, and the
 `-fundingRate-` files in folders), so one archive folder feeds the replay and the funding.
@@ -33,6 +34,9 @@ from slt.adapters.replay.sources import (
 from slt.adapters.replay.textio import open_text
 
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
+# A rate older than this no longer stands for the current one (every symbol settles at least
+# every 8 h): a gap in the files reads as unknown rather than as a stale value.
+STALE_AFTER_MS = 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,13 @@ class FundingRates:
         times = self._times.get(symbol, [])
         i = bisect.bisect_right(times, ts_ms)
         return self._events[symbol][i - 1] if i else None
+
+    def last_rate(self, symbol: str, now_ms: int) -> float | None:
+        """The FundingHistory port (slt.ports.funding_rates) over the recorded events."""
+        event = self.rate_at(symbol, now_ms)
+        if event is None or now_ms - event.time_ms > STALE_AFTER_MS:
+            return None
+        return float(event.rate)
 
 
 def funding_sources(sources: Iterable[DataSource]) -> list[Path]:
