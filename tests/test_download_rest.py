@@ -188,3 +188,18 @@ def test_what_rest_cannot_fetch_is_a_usage_error(
 ) -> None:
     assert download("http://127.0.0.1:9", tmp_path, *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_rest_starts_where_the_archive_files_in_the_folder_end(
+    api: tuple[Api, str], tmp_path: Path
+) -> None:
+    state, url = api
+    folder = tmp_path / "klines"
+    folder.mkdir()
+    (folder / "BTCUSDT-5m-2024-01-02.zip").write_bytes(b"")  # daily archive files, by name
+    (folder / "BTCUSDT-5m-2024-01-05.zip").write_bytes(b"")
+    (folder / "BTCUSDT-1h-2024-01.zip").write_bytes(b"")  # another interval: not these rows
+    assert download(url, tmp_path, *KLINES) == 0
+    assert int(state.requests[0]["startTime"]) == T0 + 5 * 86_400_000  # 2024-01-06
+    rows = (folder / "BTCUSDT-5m-rest.csv").read_text().splitlines()[1:]
+    assert int(rows[0].split(",")[0]) == T0 + 5 * 86_400_000

@@ -11,7 +11,8 @@ every file is kept only once its sha256 matches the archive's `.CHECKSUM`.
 
 With `--rest`, klines and fundingRate come from Binance's REST API instead (the recent days the
 archive does not hold yet; `--end` defaults to now), into `DIR/KIND/SYMBOL-...-rest.csv` in the
-archive's columns; a rerun continues after the last row written (slt.adapters.archive.rest).
+archive's columns, from the end of the archive files already in the folder (so no row replays
+twice); a rerun continues after the last row written (slt.adapters.archive.rest).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from slt.adapters.archive.binance_vision import (
     NotArchived,
     Throttled,
     archive_files,
+    archived_until,
 )
 from slt.adapters.archive.rest import RestDataError, RestDownloader
 from slt.adapters.binance.common.urls import MAINNET_REST
@@ -182,13 +184,17 @@ async def _fetch_rest(
             rest = RestDownloader(client)
             for symbol in args.symbols:
                 bar.set_description(symbol)
+                label = f"{symbol}-{args.interval}" if kind is Kind.KLINES else f"{symbol}-{kind}"
+                # Rows the archive files in the folder hold already would replay twice.
+                archived = archived_until(folder, label)
+                since = max(start_ms, _ms(archived)) if archived else start_ms
                 try:
                     if kind is Kind.KLINES:
                         fetched = await rest.klines(
-                            symbol, args.interval, start_ms, end_ms, folder, bar.update
+                            symbol, args.interval, since, end_ms, folder, bar.update
                         )
                     else:
-                        fetched = await rest.funding(symbol, start_ms, end_ms, folder, bar.update)
+                        fetched = await rest.funding(symbol, since, end_ms, folder, bar.update)
                 except (GatewayError, RestDataError) as exc:
                     print(f"{symbol}: {exc}; stopped here, run again later to resume",
                           file=sys.stderr)
