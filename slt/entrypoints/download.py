@@ -41,6 +41,7 @@ from slt.adapters.archive.binance_vision import (
 )
 from slt.adapters.archive.rest import RestDataError, RestDownloader
 from slt.adapters.binance.common.urls import MAINNET_REST
+from slt.adapters.binance.funding import FundingRowError
 from slt.adapters.binance.http.client import BinanceHttpClient, RestConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.ports.order_gateway import GatewayError
@@ -195,7 +196,7 @@ async def _fetch_rest(
                         )
                     else:
                         fetched = await rest.funding(symbol, since, end_ms, folder, bar.update)
-                except (GatewayError, RestDataError) as exc:
+                except (GatewayError, RestDataError, FundingRowError) as exc:
                     print(f"{symbol}: {exc}; stopped here, run again later to resume",
                           file=sys.stderr)
                     failed += 1

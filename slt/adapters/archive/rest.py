@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from slt.adapters.binance.common import weights
+from slt.adapters.binance.funding import funding_events
 from slt.adapters.binance.http.client import BinanceHttpClient
 from slt.domain.breaker import FailureKind
 from slt.ports.order_gateway import ExchangeDown
@@ -40,7 +41,7 @@ MAX_RATE_RETRIES = 5
 Progress = Callable[[int], object]
 
 
-class RestDataError(Exception):
+class RestDataError(ValueError):
     """An answer that cannot be written as archive rows; the message names the request."""
 
 
@@ -108,7 +109,7 @@ class RestDownloader:
                 "limit": FUNDING_PAGE,
             }
             page = await self._send(weights.FUNDING_RATE, params)
-            events = _funding_events(page, since, symbol)
+            events = funding_events(page, since, symbol)
             rows = []
             for t, rate in events:
                 hours = round((t - previous) / HOUR_MS) if previous is not None else None
@@ -149,22 +150,6 @@ def _kline_rows(page: Any, since: int, symbol: str) -> list[Sequence[str]]:
         before = int(row[0])
         rows.append(row)
     return rows
-
-
-def _funding_events(page: Any, since: int, symbol: str) -> list[tuple[int, str]]:
-    if not isinstance(page, list):
-        raise RestDataError(f"fundingRate {symbol}: expected a list, got {str(page)[:80]}")
-    events: list[tuple[int, str]] = []
-    before = since - 1
-    for raw in page:
-        if not isinstance(raw, dict) or raw.get("symbol") != symbol:
-            raise RestDataError(f"fundingRate {symbol}: unexpected row {raw!r}"[:200])
-        t, rate = raw.get("fundingTime"), raw.get("fundingRate")
-        if not isinstance(t, int) or t <= before or not isinstance(rate, str):
-            raise RestDataError(f"fundingRate {symbol}: bad or out-of-order row {raw!r}"[:200])
-        before = t
-        events.append((t, rate))
-    return events
 
 
 def _prepare(path: Path, header: str) -> int | None:

@@ -32,11 +32,9 @@ from slt.adapters.replay.sources import (
     symbol_from_name,
 )
 from slt.adapters.replay.textio import open_text
+from slt.ports.funding_rates import STALE_AFTER_MS
 
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
-# A rate older than this no longer stands for the current one (every symbol settles at least
-# every 8 h): a gap in the files reads as unknown rather than as a stale value.
-STALE_AFTER_MS = 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
