@@ -50,11 +50,12 @@ at a bar's close carries a quarter of the NEXT bar's volume, a look-ahead that m
 else live.
 
 Funding comes from the FundingHistory port (slt.ports.funding_rates): in a simulation the
-`fundingRate` archive files among `--data` (a rate is used from its `calc_time` on, and only
-while it is at most a day old); live and without such files it is NaN (the live bot does not
-read funding yet: the markPrice stream's `r` is the estimate for the coming settlement, not the
-settled rate the simulation knows). Open interest and basis are not in the vector: none of the
-sources slt reads (klines, bookTicker, aggTrades, fundingRate archives) carries them.
+`fundingRate` files among `--data` (a rate is used from its `calc_time` on); live the settled
+rates of GET /fapi/v1/fundingRate, refreshed every 10 minutes (not the markPrice stream's `r`,
+which estimates the coming settlement). A rate more than a day old, or none, is NaN: the bundled
+data carry no funding files, so there it is NaN throughout. Open interest and basis are not in
+the vector: none of the sources a simulation reads (klines, bookTicker, aggTrades, fundingRate
+archives) carries them, and a live-only feature would be NaN in every training sample.
 
 The outcome that labels a vector (see `slt.learner.samples`) is added only when its position,
 real or virtual, has closed.
