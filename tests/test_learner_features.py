@@ -103,3 +103,20 @@ def test_no_feature_reads_the_size_at_the_touch_or_a_spread_constant_under_kline
     b = feature_vector(c, snaps, Quote("BTCUSDT", 0, 99.95, 900.0, 100.05, 1.0), 0.0005, 0)
     assert [x for x in a if not math.isnan(x)] == [x for x in b if not math.isnan(x)]
     assert not {"spread_bps", "spread_r", "atr_pct", "depth_ratio"} & set(FEATURE_NAMES)
+
+
+def test_funding_is_signed_so_plus_favours_the_trade_and_nan_when_unknown() -> None:
+    quote = Quote("BTCUSDT", NOON_SATURDAY, 99.95, 3.0, 100.05, 5.0)
+    snaps = (snap(), snap(), snap())
+
+    def funding(direction: Direction, rate: float | None) -> float:
+        values = feature_vector(
+            candidate(direction), snaps, quote, 0.0005, NOON_SATURDAY, None, rate
+        )
+        return dict(zip(FEATURE_NAMES, values, strict=True))["funding"]
+
+    # A positive rate: longs pay (against a long), shorts receive; in basis points.
+    assert funding(Direction.LONG, 0.0001) == pytest.approx(-1.0)
+    assert funding(Direction.SHORT, 0.0001) == pytest.approx(1.0)
+    assert funding(Direction.LONG, -0.0003) == pytest.approx(3.0)
+    assert math.isnan(funding(Direction.LONG, None))

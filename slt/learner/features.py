@@ -39,13 +39,23 @@ and range windows 20 bars (range: `strategy.breakout`).
 | `breakout`               | 1 if a range breakout fired the rule, 0 for an EMA cross            |
 | `reversion`              | 1 for a mean-reversion candidate, 0 for a trend one                 |
 | `target_r`               | the exit plan's target in R (reward:risk): which plan is labelled   |
+| `funding`                | -(last settled funding rate) * dir, in basis points: what holding   |
+|                          | the position earns per funding (+: the trade receives). Known from  |
+|                          | its settlement time on; NaN without funding data (see below)        |
 
 Left out on purpose: the spread in basis points (a constant in kline replays), the spread and
 ATR over price apart from `cost_r` (under klines all of them are one function of ATR / price,
 four copies of one signal), and the size at the touch over volume: in a kline replay the quote
 at a bar's close carries a quarter of the NEXT bar's volume, a look-ahead that means something
-else live. Funding rate, open interest and basis are not in the vector yet: the replayed data
-do not carry them.
+else live.
+
+Funding comes from the FundingHistory port (slt.ports.funding_rates): in a simulation the
+`fundingRate` files among `--data` (a rate is used from its `calc_time` on); live the settled
+rates of GET /fapi/v1/fundingRate, refreshed every 10 minutes (not the markPrice stream's `r`,
+which estimates the coming settlement). A rate more than a day old, or none, is NaN: the bundled
+data carry no funding files, so there it is NaN throughout. Open interest and basis are not in
+the vector: none of the sources a simulation reads (klines, bookTicker, aggTrades, fundingRate
+archives) carries them, and a live-only feature would be NaN in every training sample.
 
 The outcome that labels a vector (see `slt.learner.samples`) is added only when its position,
 real or virtual, has closed.
@@ -74,6 +84,7 @@ _GLOBAL = (
     "breakout",
     "reversion",
     "target_r",
+    "funding",
 )
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{role}_{name}" for role in INTERVAL_ROLES for name in _PER_INTERVAL),
@@ -113,9 +124,11 @@ def feature_vector(
     fee_rate: float,
     now_ms: int,
     btc: Snapshot | None = None,
+    funding_rate: float | None = None,
 ) -> tuple[float, ...]:
     """The features of `candidate` in FEATURE_NAMES order. `snaps`: ltf, tf, htf snapshots;
-    `btc`: BTCUSDT's higher-interval snapshot, if BTCUSDT is traded."""
+    `btc`: BTCUSDT's higher-interval snapshot, if BTCUSDT is traded; `funding_rate`: the last
+    settled funding rate known at `now_ms`, if any."""
     s = candidate.direction.sign
     values: list[float] = []
     for snap in snaps:
@@ -138,6 +151,7 @@ def feature_vector(
             1.0 if candidate.trigger == "breakout" else 0.0,
             1.0 if candidate.family.startswith("reversion") else 0.0,
             candidate.reward_risk,
+            NAN if funding_rate is None else -funding_rate * s * 1e4,
         )
     )
     return tuple(values)

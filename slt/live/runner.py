@@ -44,6 +44,7 @@ from dependency_injector import providers
 from slt.adapters.binance import BinanceGateway, BinanceHistory, BinanceHttpClient, RestConfig
 from slt.adapters.binance.common.errors import NotServed
 from slt.adapters.binance.common.weights import REQUEST_WEIGHT
+from slt.adapters.binance.funding import BinanceFundingHistory
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.guarded_gateway import BreakerGuard, restore_breaker
@@ -151,7 +152,10 @@ async def _locked(
             container.runtime_stats.override(
                 providers.Object(_runtime_stats(container, http, clock.now_ms()))
             )
-            return await _session(container, binance, history, symbols, options, stop, patience)
+            container.trader().use_funding(funding := BinanceFundingHistory(http))
+            return await _session(
+                container, binance, history, symbols, options, stop, patience, funding
+            )
 
 
 async def _connect(
@@ -207,6 +211,7 @@ async def _session(  # type: ignore[no-untyped-def]
     options: LiveOptions,
     stop: asyncio.Event,
     patience: Patience,
+    funding: BinanceFundingHistory,
 ) -> int:
     settings: Settings = container.settings()
     clock = container.clock()
@@ -282,7 +287,12 @@ async def _session(  # type: ignore[no-untyped-def]
         ),
         name="rest-quotes",
     )
-    loops = [status, feed_watch, resolver, universe, rest_quotes]
+    # Settled funding rates for the `funding` feature (slt.adapters.binance.funding).
+    funding_refresh = clock.spawn(
+        _every(clock, FUNDING_REFRESH_MS, lambda now: funding.refresh(list(symbols)), stop),
+        name="funding",
+    )
+    loops = [status, feed_watch, resolver, universe, rest_quotes, funding_refresh]
     if options.real_orders:
         loops.append(
             clock.spawn(
@@ -365,6 +375,8 @@ def _runtime_stats(container, http: BinanceHttpClient, since_ms: int):  # type: 
 
 
 WARM_UP_BARS = 300  # enough for the slowest indicator (EMA 50, ADX) on every interval
+# A new settlement shows within this; ten symbols cost 60 of the 500 per 5 min an hour.
+FUNDING_REFRESH_MS = 10 * 60_000
 
 
 async def _warm_up(

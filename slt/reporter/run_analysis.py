@@ -135,6 +135,7 @@ class RunReport:
     daily_equity: tuple[tuple[int, Decimal], ...]  # (day end, equity) for each day
     buy_and_hold: tuple[tuple[int, float], ...]  # (day end, basket value / start value)
     gaps: tuple[DataGap, ...]
+    funding: str = ""  # what the positions paid in funding, and at which rates
 
     @property
     def count(self) -> int:
@@ -172,6 +173,7 @@ def build_run_report(
     prices: Mapping[str, PriceSeries],
     gaps: Sequence[DataGap] = (),
     symbols: Sequence[str] = (),
+    funding: str = "",
 ) -> RunReport:
     """`trades` in closing order; `prices` per symbol for market change and buy and hold."""
     run = tuple(trades)
@@ -231,6 +233,7 @@ def build_run_report(
         daily_equity=daily,
         buy_and_hold=_buy_and_hold(prices, daily),
         gaps=tuple(gaps),
+        funding=funding,
     )
 
 

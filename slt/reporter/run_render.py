@@ -111,6 +111,7 @@ def _summary(r: RunReport) -> Bullets:
             f"{money(r.final_wallet)} USDT",
             f"net profit: {money(r.net_pnl)} USDT ({signed_pct(r.total_return)}), "
             f"fees paid {money(r.fees)} USDT",
+            *([f"funding: {r.funding}"] if r.funding else []),
             f"CAGR: {signed_pct(r.ratios.cagr)}; Sharpe: {ratio(r.ratios.sharpe)}; "
             f"Sortino: {ratio(r.ratios.sortino)}; Calmar: {ratio(r.ratios.calmar)}",
             f"market change (buy and hold of the pairs): {signed_pct(r.market_change)}",

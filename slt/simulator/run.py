@@ -27,6 +27,7 @@ from slt.ports.store import TradeRecord
 from slt.reporter.run_analysis import build_run_report
 from slt.reporter.run_render import gap_lines, write_run_report
 from slt.simulator.driver import replay, run_until
+from slt.simulator.funding import funding_plan
 from slt.simulator.market_prices import kline_prices, quote_prices
 from slt.simulator.out_dir import claimed_out_dir
 
@@ -55,8 +56,8 @@ class SimulationSummary:
     win_rate: float
     net_pnl: str
     fees: str
-    funding: str  # paid, net (> 0 a cost), not in trades.csv's pnl
-    funding_source: str
+    funding: str  # paid, net (> 0 a cost); in trades.csv's pnl of the positions that paid it
+    funding_source: str  # recorded rates or the default, per symbol
     liquidations: int
     max_drawdown: str
     max_drawdown_pct: float
@@ -222,6 +223,7 @@ async def _simulate(
     progress: Callable[[int], object] | None,
     title: str,
 ) -> SimulationSummary:
+    raw_sources = sources  # funding files are read from these (expanding leaves them out)
     sources = expand_sources(sources)  # folders become their data files, for every reader
     infos = inspect_sources(list(sources))
     if not infos:
@@ -246,6 +248,9 @@ async def _simulate(
     reporter = container.reporter()
     listen_to_quotes(container)
     exchange.set_bar_intervals(kline_intervals(sources))
+    funding = funding_plan(raw_sources, tuple(filters), settings.simulation.funding_rate)
+    exchange.set_funding_events((e.time_ms, e.symbol, e.rate) for e in funding.rates.all_events())
+    trader.use_funding(funding.rates)
     await feed.subscribe(filters)
 
     stream = open_replay(
@@ -281,6 +286,7 @@ async def _simulate(
     wins = sum(1 for t in trades if t.pnl > 0)
     store.close()
     container.report_store().close()
+    funding_paid = _plain(exchange.funding_paid.quantize(Decimal("0.0001")))
     began = time.perf_counter()
     prices, gaps = kline_prices(sources, start, end)
     prices |= quote_prices(sources, start, end)
@@ -293,6 +299,7 @@ async def _simulate(
         prices=prices,
         gaps=gaps,
         symbols=tuple(filters),
+        funding=f"{funding_paid} USDT paid; {funding.note}",
     )
     files = write_run_report(report, prices, out_dir)
     report_s = time.perf_counter() - began
@@ -306,9 +313,8 @@ async def _simulate(
         win_rate=wins / len(trades) if trades else 0.0,
         net_pnl=_plain(sum((t.pnl for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
         fees=_plain(sum((t.fees for t in trades), Decimal(0)).quantize(Decimal("0.0001"))),
-        funding=_plain(exchange.funding_paid.quantize(Decimal("0.0001"))),
-        funding_source=f"default rate {settings.simulation.funding_rate} per 8 h: no recorded "
-        "rates given",
+        funding=funding_paid,
+        funding_source=funding.note,
         liquidations=exchange.liquidations,
         max_drawdown=_plain(drawdown.quantize(Decimal("0.0001"))),
         max_drawdown_pct=drawdown_pct,

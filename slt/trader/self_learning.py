@@ -61,6 +61,7 @@ from slt.learner.samples import (
 )
 from slt.learner.training import TrainResult, train
 from slt.ports.clock import Clock
+from slt.ports.funding_rates import FundingHistory
 from slt.ports.order_gateway import GatewayError, GatewayUnavailable, OrderGateway
 from slt.ports.price_feed import PriceFeed
 from slt.ports.store import Store
@@ -131,6 +132,7 @@ class SelfLearningTrader:
         self.days = DayBook(store, clock.now_ms())
         self.candidates = 0
         self.entries = 0
+        self._funding: FundingHistory | None = None
         controller.add_closed_listener(self._on_closed)
         virtual.add_outcome_listener(self._on_outcome)
         feed.add_listener(virtual.on_quote)
@@ -147,6 +149,10 @@ class SelfLearningTrader:
         self._params = params
         if self._own_generators:
             self._generators = build_generators(params)
+
+    def use_funding(self, history: FundingHistory) -> None:
+        """Funding rates for the candidates' `funding` feature (NaN without them)."""
+        self._funding = history
 
     def _pretrain(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Outcomes of earlier runs as training samples; enough of them train a model at the
@@ -205,9 +211,12 @@ class SelfLearningTrader:
             if proposed:
                 snaps = (self._data.snapshot(symbol, self._ltf), snapshot, higher)
                 btc = self._data.snapshot(BTC, self._htf)
+                rate = self._funding.last_rate(symbol, now_ms) if self._funding else None
                 for proposal in proposed:
                     for c in exit_plans(proposal, self._params.exit_plans):
-                        values = feature_vector(c, snaps, q, float(self._taker_fee), now_ms, btc)
+                        values = feature_vector(
+                            c, snaps, q, float(self._taker_fee), now_ms, btc, rate
+                        )
                         candidates.append((replace(c, features=named(values)), q))
         self._maybe_retrain(now_ms)
         if candidates and not self.days.due(now_ms):

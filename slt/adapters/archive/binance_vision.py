@@ -90,6 +90,25 @@ def _days(start: date, end: date) -> list[str]:
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 
+_PERIOD = re.compile(r"-(\d{4})-(\d{2})(?:-(\d{2}))?\.(?:zip|csv)$")
+
+
+def archived_until(folder: Path, label: str) -> date | None:
+    """The day after the last period covered by archive files named `{label}-{period}` (like
+    `BTCUSDT-5m-2024-01.zip`, `BTCUSDT-5m-2024-02-03.zip`) in `folder`, None if there are none."""
+    ends = []
+    for path in folder.glob(f"{label}-*") if folder.is_dir() else ():
+        match = _PERIOD.search(path.name)
+        if match is None or path.name != f"{label}{match.group(0)}":
+            continue
+        year, month, day = int(match.group(1)), int(match.group(2)), match.group(3)
+        if day is not None:
+            ends.append(date(year, month, int(day)) + timedelta(days=1))
+        else:
+            ends.append(date(year + month // 12, month % 12 + 1, 1))
+    return max(ends, default=None)
+
+
 class ArchiveError(Exception):
     """A file could not be fetched or verified; the message names it."""
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -40,6 +41,7 @@ from slt.ports.order_gateway import FillListener, OrderGateway
 
 KNOCKED_OUT = "reduce-only order expired: it no longer reduces the position"
 INF = float("inf")
+FUNDING_STEP = Decimal("1e-8")
 NO_MARGIN = codes.MESSAGES[codes.MARGIN_INSUFFICIENT]
 
 
@@ -52,8 +54,9 @@ class FakeExchange(OrderGateway):
 
     Account events follow Binance's: a PositionUpdate after every fill (after the fill itself,
     so a listener sees the trade before the new amount), an AlgoOrderUpdate whenever a
-    conditional order is placed, canceled, expired or triggered, a BalanceChange per funding
-    charge (`charge_funding`).
+    conditional order is placed, canceled, expired or triggered, a BalanceChange (FUNDING_FEE)
+    per funding payment of a position, scheduled (`set_funding_events`, the realism's default
+    every 8 h) or forced (`charge_funding`).
     """
 
     def __init__(
@@ -87,6 +90,12 @@ class FakeExchange(OrderGateway):
         self._realism = realism or Realism()
         self._bar_ms: dict[str, int] = {}  # symbols whose quotes are expanded klines
         self._next_funding_ms = 0  # 0: set from the first quote
+        self._next_default_funding_ms = 0
+        # Recorded funding events (time, symbol, rate), charged at their own time; symbols
+        # that have them are not charged the default rate.
+        self._recorded: list[tuple[int, str, Decimal]] = []
+        self._recorded_symbols: frozenset[str] = frozenset()
+        self._recorded_next = 0  # index of the first event not yet settled
         # (liquidate a long if bid <= a, a short if ask >= b) per symbol with a position
         self._liquidation: dict[str, tuple[float, float]] = {}
         self.funding_paid = Decimal(0)  # net, over every position: > 0 is a cost
@@ -124,8 +133,22 @@ class FakeExchange(OrderGateway):
         self._bar_ms.update(intervals_ms)
 
     def set_funding(self, funding: FundingRates) -> None:
-        """Recorded funding rates (e.g. from Binance's funding-rate archive) to charge."""
+        """The rates charged every 8 h (00, 08, 16 UTC) to symbols without recorded events."""
         self._realism = replace(self._realism, funding=funding)
+
+    def set_funding_events(self, events: Iterable[tuple[int, str, Decimal]]) -> None:
+        """Recorded funding events `(calc_time_ms, symbol, rate)` (Binance's funding-rate
+        archive): each open position of the symbol pays `qty * mark * rate` at the first quote
+        at or after the event's time, the symbol's only funding. Archive times are the funding
+        moments a few ms late and some symbols settle every 4 h: charging at the recorded times
+        keeps both exact, where an 8-hour grid would pick the wrong event or miss some."""
+        self._recorded = sorted(events)
+        self._recorded_symbols = frozenset(symbol for _, symbol, _ in self._recorded)
+        self._recorded_next = 0
+        if self._next_default_funding_ms:  # already running: the next event may be sooner
+            times = [t for t, _, _ in self._recorded]
+            self._recorded_next = bisect.bisect_right(times, self._clock.now_ms())
+            self._next_funding_ms = self._next_due()
 
     @property
     def fills(self) -> Sequence[Fill]:
@@ -161,11 +184,16 @@ class FakeExchange(OrderGateway):
     def charge_funding(self, symbol: str, rate: Decimal) -> Decimal:
         """Settle funding on `symbol`'s position at the mark: longs pay a positive rate.
         Returns the signed change of the wallet."""
+        return self._pay_funding(symbol, rate, self._clock.now_ms())
+
+    def _pay_funding(self, symbol: str, rate: Decimal, ts_ms: int) -> Decimal:
         qty = self._account.qty(symbol)
-        amount = -qty * self._mark(symbol) * rate
-        if qty:
+        # Binance books funding fees to 8 decimals; the mark comes from float quotes.
+        amount = (-qty * self._mark(symbol) * rate).quantize(FUNDING_STEP)
+        if amount:
             self._account.wallet += amount
-            self._emit(BalanceChange("USDT", amount, "FUNDING_FEE", symbol, self._clock.now_ms()))
+            self.funding_paid -= amount
+            self._emit(BalanceChange("USDT", amount, "FUNDING_FEE", symbol, ts_ms))
         return amount
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderState]:
@@ -419,18 +447,31 @@ class FakeExchange(OrderGateway):
         return self._filters[req.symbol].round_price(price, up=buy)  # rounded against the trader
 
     def _settle_funding(self, ts_ms: int) -> None:
-        """Charge every funding time up to `ts_ms` (the first quote only sets the schedule)."""
-        due = self._next_funding_ms
-        self._next_funding_ms = ts_ms - ts_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
-        if not due:
-            return
-        account, rates = self._account, self._realism.funding
-        for at in range(due, ts_ms + 1, FUNDING_PERIOD_MS):
-            for symbol, pos in account.positions.items():
-                if pos.qty:
-                    payment = pos.qty * self._mark(symbol) * rates.rate_at(symbol, at)
-                    account.wallet -= payment
-                    self.funding_paid += payment
+        """Charge every funding moment up to `ts_ms`: recorded events, and the default grid
+        for the other symbols (the first quote only sets the schedule)."""
+        recorded = self._recorded
+        if not self._next_default_funding_ms:
+            self._next_default_funding_ms = ts_ms - ts_ms % FUNDING_PERIOD_MS + FUNDING_PERIOD_MS
+            times = [t for t, _, _ in recorded]
+            self._recorded_next = bisect.bisect_right(times, ts_ms)
+        while self._recorded_next < len(recorded) and recorded[self._recorded_next][0] <= ts_ms:
+            at, symbol, rate = recorded[self._recorded_next]
+            self._recorded_next += 1
+            self._pay_funding(symbol, rate, at)
+        rates, skip = self._realism.funding, self._recorded_symbols
+        while self._next_default_funding_ms <= ts_ms:
+            at = self._next_default_funding_ms
+            self._next_default_funding_ms += FUNDING_PERIOD_MS
+            for symbol, pos in list(self._account.positions.items()):
+                if pos.qty and symbol not in skip:
+                    self._pay_funding(symbol, rates.rate_at(symbol, at), at)
+        self._next_funding_ms = self._next_due()
+
+    def _next_due(self) -> int:
+        recorded, i = self._recorded, self._recorded_next
+        return min(recorded[i][0], self._next_default_funding_ms) if i < len(recorded) else (
+            self._next_default_funding_ms
+        )
 
     def _watch_liquidation(self, symbol: str) -> None:
         pos = self._account.positions.get(symbol)

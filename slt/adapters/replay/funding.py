@@ -8,6 +8,10 @@ receives it if short.
     rates = FundingRates.load([Path("data/fundingRate")])   # files, or folders of them
     rates.events("BTCUSDT", start_ms, end_ms)                 # events with start <= time < end
     rates.rate_at("BTCUSDT", ts_ms)                           # the latest event at or before ts
+    rates.last_rate("BTCUSDT", now_ms)                        # the same as a feature reads it
+
+`funding_sources` picks the funding files out of what `--data` names (files, and the
+`-fundingRate-` files in folders), so one archive folder feeds the replay and the funding.
 """
 
 from __future__ import annotations
@@ -20,8 +24,15 @@ from pathlib import Path
 
 from slt.adapters.replay.errors import ReplayError
 from slt.adapters.replay.rows import READ_ERRORS, parse_ms
-from slt.adapters.replay.sources import FUNDING_TOKEN, files_in, symbol_from_name
+from slt.adapters.replay.sources import (
+    FUNDING_TOKEN,
+    DataSource,
+    files_in,
+    is_funding_file,
+    symbol_from_name,
+)
 from slt.adapters.replay.textio import open_text
+from slt.ports.funding_rates import STALE_AFTER_MS
 
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 
@@ -71,6 +82,10 @@ class FundingRates:
     def symbols(self) -> tuple[str, ...]:
         return tuple(self._events)
 
+    def all_events(self) -> list[FundingRate]:
+        """Every event of every symbol, by symbol then time."""
+        return [e for events in self._events.values() for e in events]
+
     def events(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingRate]:
         """Events of `symbol` with start_ms <= time_ms < end_ms, oldest first."""
         times = self._times.get(symbol, [])
@@ -83,6 +98,26 @@ class FundingRates:
         times = self._times.get(symbol, [])
         i = bisect.bisect_right(times, ts_ms)
         return self._events[symbol][i - 1] if i else None
+
+    def last_rate(self, symbol: str, now_ms: int) -> float | None:
+        """The FundingHistory port (slt.ports.funding_rates) over the recorded events."""
+        event = self.rate_at(symbol, now_ms)
+        if event is None or now_ms - event.time_ms > STALE_AFTER_MS:
+            return None
+        return float(event.rate)
+
+
+def funding_sources(sources: Iterable[DataSource]) -> list[Path]:
+    """The funding-rate files and the folders holding some, among `--data` sources."""
+    paths = []
+    for source in sources:
+        path = source.path
+        if path.is_dir():
+            if any(FUNDING_TOKEN in p.name for p in files_in(path)):
+                paths.append(path)
+        elif is_funding_file(path):
+            paths.append(path)
+    return paths
 
 
 def read_funding_file(path: Path) -> list[FundingRate]:

@@ -74,6 +74,10 @@ def is_data_file(path: Path) -> bool:
     return path.is_file() and path.name.endswith(_DATA_SUFFIXES) and not path.name.startswith(".")
 
 
+def is_funding_file(path: Path) -> bool:
+    return FUNDING_TOKEN in path.name
+
+
 def files_in(folder: Path) -> list[Path]:
     """Data files under `folder` (and its subfolders), by path."""
     return sorted(p for p in folder.rglob("*") if is_data_file(p))
@@ -82,19 +86,22 @@ def files_in(folder: Path) -> list[Path]:
 def expand_sources(sources: Iterable[DataSource]) -> list[DataSource]:
     """Sources with every folder replaced by the market data files under it, in path order.
 
-    Funding-rate files are left out (read them with `FundingRates`); individual-trade files are
-    refused by name (aggregate trades, quotes and klines are replayed).
+    Funding-rate files, in folders or named alone, are left out (read them with
+    `FundingRates`); individual-trade files are refused by name (aggregate trades, quotes and
+    klines are replayed).
     """
     out: list[DataSource] = []
     for source in sources:
         if not source.path.is_dir():
-            out.append(source)
+            if not is_funding_file(source.path):
+                out.append(source)
             continue
         if source.symbol is not None:
             raise ValueError(
                 f"--data {source.symbol}={source.path}: SYMBOL= names a file, not a folder"
             )
-        found = [p for p in files_in(source.path) if FUNDING_TOKEN not in p.name]
+        files = files_in(source.path)
+        found = [p for p in files if not is_funding_file(p)]
         for path in found:
             kind = next((k for t, k in _NOT_REPLAYED.items() if t in path.name), None)
             if kind is not None:
@@ -102,7 +109,7 @@ def expand_sources(sources: Iterable[DataSource]) -> list[DataSource]:
                     f"{path}: {kind} are not replayed (quotes, klines and aggTrades are); "
                     "give --data the klines, bookTicker or aggTrades folder"
                 )
-        if not found:
+        if not files:  # a folder of funding files only (`slt-data/fundingRate`) is fine
             raise ValueError(f"--data {source.path}: no market data files in the folder")
         out.extend(DataSource(p) for p in found)
     return out

@@ -35,12 +35,15 @@ class Pool:
 REQUEST_WEIGHT = "REQUEST_WEIGHT_1M"
 ORDERS_10S = "ORDERS_10S"
 ORDERS_1M = "ORDERS_1M"
+FUNDING_RATE_5M = "FUNDING_RATE_5M"
 
 # The default tier. exchangeInfo.rateLimits may raise them (VIP tiers); see Limiter.set_limits.
 DEFAULT_POOLS: tuple[Pool, ...] = (
     Pool(REQUEST_WEIGHT, 2400, MINUTE_MS, "X-MBX-USED-WEIGHT-1M"),
     Pool(ORDERS_10S, 300, 10_000, "X-MBX-ORDER-COUNT-10S"),
     Pool(ORDERS_1M, 1200, MINUTE_MS, "X-MBX-ORDER-COUNT-1M"),
+    # GET fundingRate and fundingInfo share 500 per 5 min per IP; no header reports it.
+    Pool(FUNDING_RATE_5M, 500, 5 * MINUTE_MS, ""),
 )
 
 # exchangeInfo.rateLimits entries -> pool names: (rateLimitType, interval, intervalNum).
@@ -82,6 +85,7 @@ class Endpoint:
     trusts_weight_header: bool = True
     klines_weight: bool = False
     priority: Priority = Priority.NORMAL
+    other_pools: tuple[tuple[str, int], ...] = ()  # (pool, units) beyond the two above
 
     def __post_init__(self) -> None:
         if self.order_write and self.idempotent:
@@ -98,6 +102,7 @@ class Endpoint:
         if self.orders:
             costs[ORDERS_10S] = self.orders
             costs[ORDERS_1M] = self.orders
+        costs.update(self.other_pools)
         return costs
 
     def priority_of(self, params: Mapping[str, object]) -> Priority:
@@ -135,6 +140,9 @@ BOOK_TICKER = Endpoint(
 )
 TICKER_24H = Endpoint("GET", "/fapi/v1/ticker/24hr", _N, 1, weight_all=40, priority=_LOW)
 PREMIUM_INDEX = Endpoint("GET", "/fapi/v1/premiumIndex", _N, 1, weight_all=10)
+FUNDING_RATE = Endpoint(
+    "GET", "/fapi/v1/fundingRate", _N, 0, other_pools=((FUNDING_RATE_5M, 1),), priority=_LOW
+)
 
 # -- orders -------------------------------------------------------------------------------------
 NEW_ORDER = Endpoint("POST", "/fapi/v1/order", _S, 0, orders=1, order_write=True, idempotent=False)
