@@ -57,6 +57,11 @@ class CountingStore(SqliteStore):
         self.rows["samples"] += len(found)
         return found
 
+    def outcome_evidence(self, before_ms: int, limit: int) -> list[dict[str, Any]]:
+        found = super().outcome_evidence(before_ms, limit)
+        self.rows["evidence"] += len(found)
+        return found
+
     def breaker_events(self, since_ms: int = 0, until_ms: int | None = None) -> list[BreakerEvent]:
         if until_ms is None:
             raise AssertionError("a day's report read every breaker change")
@@ -92,6 +97,46 @@ def test_a_days_report_reads_only_that_days_rows(history: Path, tmp_path: Path, 
     assert report.report.real.count + report.report.virtual.count == 1
     assert report.report.breaker.start_level == "NORMAL"
     assert dict(report.report.breaker.time_in_level_ms)["WARNING"] == H
+
+
+def test_the_permission_section_reads_a_bounded_number_of_outcomes(
+    history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("slt.reporter.daily.HISTORY", 5)
+    seen: list[list[dict[str, Any]]] = []
+
+    def permissions(records: list[dict[str, Any]], at_ms: int) -> list[str]:
+        seen.append(records)
+        return [f"{len(records)} outcomes"]
+
+    store = CountingStore(history)
+    reporter = DailyReporter(store, None, tmp_path / "reports", permissions=permissions)
+    asyncio.run(reporter.report_day(FIRST + 40 * D, FIRST + 41 * D))
+    # The five newest outcomes that ended before the day's end (one a day), oldest first.
+    assert [r["close_ms"] for r in seen[0]] == [outcome(d)["close_ms"] for d in range(36, 41)]
+    assert store.rows["evidence"] == 5
+    assert reporter.last is not None
+    assert reporter.last.report.permissions == ("5 outcomes",)
+
+
+def test_outcome_evidence_keeps_what_a_verdict_reads(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        store.add_samples(
+            [
+                {"type": "outcome", "close_ms": 30, "r_multiple": -1.0, "score": None,
+                 "family": "reversion", "features": {"rsi": 40.0}},
+                {"type": "outcome", "close_ms": 10, "r_multiple": 0.5, "score": 0.2},
+                {"type": "virtual_open", "virtual_id": -1, "decision": {}},
+                {"r_multiple": 2.0, "close_ms": 5},  # an old record without a type
+                {"type": "outcome", "close_ms": 50, "r_multiple": 1.0, "score": 0.1},
+            ]
+        )
+        assert store.outcome_evidence(50, 10) == [
+            {"type": "outcome", "close_ms": 10, "r_multiple": 0.5, "score": 0.2},
+            {"type": "outcome", "close_ms": 30, "r_multiple": -1.0, "score": None,
+             "family": "reversion"},
+        ]
+        assert [r["close_ms"] for r in store.outcome_evidence(51, 2)] == [30, 50]
 
 
 @pytest.mark.parametrize(

@@ -618,6 +618,23 @@ class SqliteStore(Store):
         )
         return [orjson.loads(row["data"]) for row in rows]
 
+    def outcome_evidence(self, before_ms: int, limit: int) -> list[dict[str, Any]]:
+        # json_extract in SQLite: the feature dict of each record is never decoded in Python.
+        rows = self._conn.execute(
+            "SELECT end_ms, json_extract(data, '$.r_multiple'), json_extract(data, '$.score'),"
+            " json_extract(data, '$.family') FROM samples"
+            " WHERE end_ms < ? AND json_extract(data, '$.type') = 'outcome'"
+            " ORDER BY end_ms DESC, id DESC LIMIT ?",
+            (before_ms, limit),
+        ).fetchall()
+        evidence = []
+        for close_ms, r, score, family in reversed(rows):
+            record = {"type": "outcome", "close_ms": close_ms, "r_multiple": r, "score": score}
+            if family is not None:
+                record["family"] = family
+            evidence.append(record)
+        return evidence
+
     def first_activity_ms(self) -> int | None:
         row = next(
             self._db.query(

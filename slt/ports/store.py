@@ -194,6 +194,13 @@ class Store(ABC):
         the order they were added; reads only those."""
 
     @abstractmethod
+    def outcome_evidence(self, before_ms: int, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` learner outcomes (`type: "outcome"`) that ended before
+        `before_ms`, oldest first, each with only what a permission verdict reads: `type`,
+        `close_ms`, `r_multiple`, `score` and `family` (when recorded). Reads only those rows,
+        so its cost does not grow with the bot's history."""
+
+    @abstractmethod
     def first_activity_ms(self) -> int | None:
         """The earliest trade opening, breaker change or sample decision stored; None if the
         store holds none."""

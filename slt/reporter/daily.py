@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from slt.domain.permission import HISTORY
 from slt.domain.values import DAY_MS
 from slt.ports.order_gateway import GatewayError, OrderGateway
 from slt.ports.store import BreakerEvent, Store
@@ -183,7 +184,11 @@ class DailyReporter:
         model = self._reports.model_at(day_end - 1) if self._reports is not None else None
         permissions = (
             () if self._permissions is None
-            else self._permissions(self._store.samples(), day_end)
+            # The newest HISTORY outcomes, not the whole sample log (features and all): that
+            # cost more every day the bot ran. The trader's book keeps no more than HISTORY a
+            # family, so the verdicts match its own unless a family's recent outcomes lie
+            # further back than the newest HISTORY of all families together.
+            else self._permissions(self._store.outcome_evidence(day_end, HISTORY), day_end)
         )
         return build_day_report(
             day_start,
