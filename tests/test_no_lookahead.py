@@ -72,7 +72,7 @@ def run(tmp: Path, perturb: bool) -> tuple[list[dict[str, Any]], list[Any]]:
         for r in records
         if r["type"] in ("entry", "virtual_open")
     ]
-    return decisions, ModelRegistry(out / "models").cards
+    return decisions, ModelRegistry(out / "models", keep_cards=None).cards
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_take_profit_and_stop_loss_are_labelled_in_r_after_fees() -> None:
     assert sl["not_taken"] == "max_open_positions" and sl["hold_ms"] == 9_000
     assert tp["features"]["ltf_rsi"] == 1.0 and tp["score"] == 0.1 and tp["model_version"] == 3
     rows = labelled(outcomes(store))
-    assert [r.features for r in rows] == [tuple(float(i) for i in range(len(FEATURE_NAMES)))] * 2
+    assert [list(r.features) for r in rows] == [[float(i) for i in range(len(FEATURE_NAMES))]] * 2
     assert len(book) == 0 and book.closed == 2
 
 

@@ -152,7 +152,9 @@ async def evaluate(
         store.close()
         # A model trained when the data end (the run's last cycle) never decided anything.
         cards = [
-            c for c in ModelRegistry(run_dir / "models").cards if c.trained_at_ms < folds[-1].end_ms
+            c
+            for c in ModelRegistry(run_dir / "models", keep_cards=None).cards
+            if c.trained_at_ms < folds[-1].end_ms
         ]
         live_by_fold = {}
         for card in cards:

@@ -8,6 +8,9 @@ since the newest evidence no longer supports trading on a model. So the live mod
 is one, is always the latest.
 
 Models are pickles: load only a registry this bot wrote.
+
+A bot retrains for months: it keeps the cards of its last `keep_cards` versions in memory (and
+the latest model); the files keep every version, and `keep_cards=None` reads them all back.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import orjson
 from slt.learner.features import FEATURE_NAMES
 from slt.learner.model import OutcomeModel
 from slt.learner.training import TrainResult
+
+KEEP_CARDS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,15 @@ class ModelRegistry:
         self,
         directory: Path | None = None,
         on_register: Callable[[ModelCard], None] | None = None,
+        keep_cards: int | None = KEEP_CARDS,
     ) -> None:
+        if keep_cards is not None and keep_cards < 1:
+            raise ValueError("a registry keeps at least the latest card")
         self._dir = directory
         self._on_register = on_register
-        self.cards: list[ModelCard] = []
+        self._keep = keep_cards
+        self._version = 0  # the latest version registered or loaded
+        self.cards: list[ModelCard] = []  # the last `keep_cards` of them, oldest first
         self._models: dict[int, OutcomeModel] = {}
         self.live_version = 0  # 0: none
         if directory is not None and (directory / "registry.json").is_file():
@@ -65,7 +75,7 @@ class ModelRegistry:
         return self._models.get(self.live_version)
 
     def register(self, result: TrainResult) -> ModelCard:
-        version = len(self.cards) + 1
+        version = self._version = self._version + 1
         card = ModelCard(
             version=version,
             trained_at_ms=result.trained_at_ms,
@@ -77,6 +87,8 @@ class ModelRegistry:
             features=result.model.feature_names,
         )
         self.cards.append(card)
+        if self._keep is not None:
+            del self.cards[: -self._keep]
         self._models = {version: result.model}  # the live model, if any, is the latest
         self.live_version = version if card.live else 0
         if self._dir is not None:
@@ -97,7 +109,9 @@ class ModelRegistry:
 
     def _load(self, directory: Path) -> None:
         index = orjson.loads((directory / "registry.json").read_bytes())
-        for version in range(1, index["latest"] + 1):
+        self._version = index["latest"]
+        first = 1 if self._keep is None else max(1, self._version - self._keep + 1)
+        for version in range(first, self._version + 1):
             raw = orjson.loads((directory / f"model-{version:04d}.json").read_bytes())
             raw["features"] = tuple(raw["features"])
             self.cards.append(ModelCard(**raw))

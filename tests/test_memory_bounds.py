@@ -1,0 +1,72 @@
+"""Memory bounded by configuration, not by uptime: what the learner holds stops growing at its
+configured size while the store keeps every record."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slt.config import load_settings
+from slt.learner.config import LearnerConfig, with_learner
+from slt.learner.features import FEATURE_NAMES
+from slt.learner.model import OutcomeModel
+from slt.learner.registry import ModelRegistry
+from slt.learner.training import TrainResult, Validation
+from slt.simulator.run import bundled_sources, simulate
+
+START = 1_764_547_200_000  # 2025-12-01
+END = START + 6 * 86_400_000
+MAX = 60
+
+
+def test_the_learner_trains_on_at_most_max_samples_of_the_newest_outcomes(tmp_path: Path) -> None:
+    learner = LearnerConfig(
+        min_samples=50, max_samples=MAX, retrain_every=20, permission=False
+    )
+    settings = with_learner(load_settings(), learner)
+    asyncio.run(simulate(settings, bundled_sources(), tmp_path, start_ms=START, end_ms=END))
+    db = sqlite3.connect(tmp_path / "state.db")
+    (stored,) = db.execute("select count(*) from samples where end_ms is not null").fetchone()
+    db.close()
+    cards = ModelRegistry(tmp_path / "models").cards
+    assert stored > 2 * MAX  # the store keeps every outcome
+    assert len(cards) >= 3
+    assert all(c.n_samples <= MAX for c in cards)
+    assert cards[-1].n_samples == MAX  # the bound was reached, and then held
+    starts = [c.window_start_ms for c in cards if c.n_samples == MAX]
+    assert starts == sorted(starts) and starts[0] < starts[-1]  # the oldest ones left
+
+
+def test_max_samples_below_min_samples_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"learner\.max_samples"):
+        LearnerConfig(min_samples=300, max_samples=100)
+
+
+class Constant(OutcomeModel):
+    def __init__(self) -> None:
+        self.feature_names = FEATURE_NAMES
+
+    def expected_r(self, rows: Any) -> list[float]:
+        return [0.0 for _ in rows]
+
+
+def result(at_ms: int) -> TrainResult:
+    return TrainResult(Constant(), Validation((), 0.0), at_ms, 100, 0, at_ms)
+
+
+def test_the_registry_keeps_the_last_cards_in_memory_and_every_version_on_disk(
+    tmp_path: Path,
+) -> None:
+    registry = ModelRegistry(tmp_path, keep_cards=3)
+    for k in range(1, 6):
+        assert registry.register(result(k)).version == k
+    assert [c.version for c in registry.cards] == [3, 4, 5]
+    assert registry.latest is not None and registry.latest[0] == 5
+    assert [c.version for c in ModelRegistry(tmp_path, keep_cards=2).cards] == [4, 5]
+    everything = ModelRegistry(tmp_path, keep_cards=None)
+    assert [c.trained_at_ms for c in everything.cards] == [1, 2, 3, 4, 5]
+    assert everything.register(result(6)).version == 6  # numbering goes on after a restart
