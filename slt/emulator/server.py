@@ -108,7 +108,7 @@ class Emulator:
             max_leverage=config.max_leverage,
         )
         numbers = Numbers(config.filters)
-        self.market = MarketState(numbers, config.funding_rate)
+        self.market = MarketState(numbers, self.funding)
         self.limiter = RateLimiter(config, self.clock)
         self.listen_keys = ListenKeys(self.clock, config.listen_key_ttl_ms, self._key_expired)
         self.streams = StreamHub(config, self.clock, self.listen_keys)

@@ -92,12 +92,14 @@ async def test_a_long_pays_at_the_funding_time_and_is_told_on_the_user_stream() 
 
 
 @async_test
-async def test_a_short_receives_recorded_rates_are_used_and_a_flat_account_pays_nothing() -> None:
+async def test_recorded_rates_shown_and_charged_short_receives_flat_pays_none() -> None:
     clock = ManualClock()
     recorded = RecordedFunding({BTC: [(FIRST, Decimal("0.0003"))]}, default=Decimal("-0.0001"))
     async with user_stream(clock, recorded) as (_, client, ws):
         await client.ok("POST", ORDER, **market("SELL", "0.020"))
         await barrier(ws)
+        _, _, premium = await client.public("/fapi/v1/premiumIndex", symbol=BTC)
+        assert (premium["lastFundingRate"], premium["nextFundingTime"]) == ("0.00030000", FIRST)
         await to_funding_time(clock, FIRST)
         received = await receive_json(ws)
         # 0.020 x mark 50000.1 x the recorded 0.0003, received by the short
