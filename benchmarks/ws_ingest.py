@@ -171,6 +171,7 @@ def main() -> None:
                     help="random-walk prices that change on every update, not recorded data")
     args = ap.parse_args()
     n, rounds = args.messages, args.rounds
+    load_before = os.getloadavg()[0]
     parent, child = mp.Pipe()
     server = mp.Process(target=serve, args=(n, child, args.pin, args.synthetic), daemon=True)
     server.start()
@@ -195,7 +196,11 @@ def main() -> None:
     for key, rates in results.items():
         print(f"  {names[key]:30s} {statistics.median(rates):>10,.0f} {max(rates):>10,.0f}")
     ratios = [m / b for m, b in zip(results["monitor"], results["bare"], strict=True)]
-    print(f"  monitor / bare, per round: {', '.join(f'{r:.0%}' for r in ratios)}")
+    print(f"  monitor / bare, per round: {', '.join(f'{r:.0%}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.0%}, ratio of medians "
+          f"{statistics.median(results['monitor']) / statistics.median(results['bare']):.0%}")
+    print(f"  load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}"
+          f" on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ time (`/fapi/v1/time`, which signatures are checked against) stays wall time.
 The fault switches are served on `/_emulator/faults` behind a bearer token (`--control-token`,
 else SLT_EMULATOR_TOKEN, else one made up and printed at start); `--faults FILE` applies a
 schedule of them (see slt.emulator.control).
+
+Funding is charged to open positions at every funding time (00:00, 08:00, 16:00 UTC) on the
+emulator's clock: at the recorded rate where a `--data` folder holds Binance's funding-rate files
+(`SYMBOL-fundingRate-*`, as `slt download` fetches them; moved to market time like the quotes),
+else at the configured rate (0.0001).
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
+from slt.adapters.clocks.live import LiveClock
 from slt.adapters.replay import (
     DataSource,
+    FundingRates,
     ReplayError,
+    expand_sources,
     inspect_sources,
     open_replay,
     parse_data_arg,
@@ -36,6 +45,7 @@ from slt.adapters.replay.klines import infer_interval
 from slt.adapters.replay.layout import Kind, plan_source
 from slt.data import bundled_filters, bundled_sources
 from slt.domain.filters import SymbolFilters, inferred_filters
+from slt.domain.realism import RecordedFunding
 from slt.domain.values import Bar
 from slt.emulator.config import EmulatorConfig
 from slt.emulator.control import (
@@ -60,10 +70,13 @@ class Session:
     history: tuple[tuple[str, int, tuple[Bar, ...]], ...]  # (symbol, interval ms, bars)
     start_ms: int  # data time of the first replayed quote
     grid_ms: int  # the market-time offset is a multiple of this
+    funding: FundingRates  # recorded rates found in the data folders (may hold none)
 
 
 def plan_session(sources: Sequence[DataSource], warmup_bars: int) -> Session:
     """Read what the files hold; raise ReplayError or ValueError for unusable input."""
+    funding = FundingRates.load([s.path for s in sources if s.path.is_dir()])
+    sources = expand_sources(sources)  # folders become their market data files
     infos = inspect_sources(list(sources))
     if not infos:
         raise ValueError("no market data in the given files")
@@ -88,6 +101,16 @@ def plan_session(sources: Sequence[DataSource], warmup_bars: int) -> Session:
         history=tuple((s, i, tuple(b for b in bars if b.open_ms < start)) for s, i, bars in series),
         start_ms=start,
         grid_ms=max((i for _, i, _ in series), default=QUOTES_ONLY_GRID_MS),
+        funding=funding,
+    )
+
+
+def market_time_funding(rates: FundingRates, offset_ms: int, default: Decimal) -> RecordedFunding:
+    """The recorded rates moved to market time like the quotes, `default` for the rest."""
+    return RecordedFunding(
+        {s: [(e.time_ms + offset_ms, e.rate) for e in rates.events(s, 0, 2**62)]
+         for s in rates.symbols},
+        default,
     )
 
 
@@ -102,9 +125,11 @@ async def serve(
     schedule: Sequence[Command] = (),
 ) -> int:
     """Run the emulator on `session` until `stop` is set; return the quotes pushed."""
-    emulator = Emulator(config)
-    now = emulator.clock.now_ms()
+    clock = LiveClock()
+    now = clock.now_ms()
     offset = (now - session.start_ms) // session.grid_ms * session.grid_ms
+    funding = market_time_funding(session.funding, offset, config.funding_rate)
+    emulator = Emulator(config, clock, funding=funding)
     for symbol, interval, bars in session.history:
         emulator.load_bars(symbol, interval, bars, offset)
     filters = session.filters

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from slt.domain.realism import FundingRates
 from slt.domain.values import DAY_MS, HOUR_MS, MINUTE_MS, Bar, Quote
 from slt.emulator import payloads
 from slt.emulator.payloads import Kline, Numbers
@@ -227,14 +228,18 @@ Wants = Callable[[str], Iterable[str]]
 class MarketState:
     """Last quote per symbol, candles, and the market streams a quote feeds."""
 
-    def __init__(self, numbers: Numbers, funding_rate: Decimal) -> None:
+    def __init__(self, numbers: Numbers, funding: FundingRates) -> None:
         self.quotes: dict[str, Quote] = {}
         self.candles = Candles()
         self.update_id = 0
         self._numbers = numbers
-        self._funding_rate = funding_rate
+        self._funding = funding
         self._mark_sent: dict[str, int] = {}
         self._kline_open: dict[str, int] = {}
+
+    def funding_rate(self, symbol: str, funding_ms: int) -> Decimal:
+        """The rate charged (or to be charged) at the funding time `funding_ms`."""
+        return self._funding.rate_at(symbol, funding_ms)
 
     def mark(self, symbol: str) -> Decimal:
         q = self.quotes.get(symbol)
@@ -312,9 +317,8 @@ class MarketState:
             return
         self._mark_sent[stream] = q.ts_ms
         mark = mid(q)
+        at = next_funding_ms(q.ts_ms)
+        rate = self.funding_rate(q.symbol, at)
         publish(
-            stream,
-            lambda: payloads.mark_price_event(
-                q.symbol, mark, self._funding_rate, next_funding_ms(q.ts_ms), q.ts_ms
-            ),
+            stream, lambda: payloads.mark_price_event(q.symbol, mark, rate, at, q.ts_ms)
         )

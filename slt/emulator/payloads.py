@@ -310,12 +310,15 @@ def algo_update(a: AlgoOrder, n: Numbers, now_ms: int) -> Json:
     }
 
 
-def funding_update(wallet: Decimal, symbol: str, amount: Decimal, now_ms: int) -> Json:
-    """ACCOUNT_UPDATE with reason FUNDING_FEE, cross margin: balances only, the symbol in `S`."""
+def funding_update(
+    wallet: Decimal, symbol: str, amount: Decimal, now_ms: int, funding_ms: int
+) -> Json:
+    """ACCOUNT_UPDATE with reason FUNDING_FEE, cross margin: balances only, the symbol in `S`;
+    `T` is the funding time settled, `E` when the event left."""
     return {
         "e": "ACCOUNT_UPDATE",
         "E": now_ms,
-        "T": now_ms,
+        "T": funding_ms,
         "a": {
             "m": "FUNDING_FEE",
             "S": symbol,

@@ -134,7 +134,8 @@ class MarketApi:
         while t <= last:
             before = candles.klines(symbol, candles.base_ms(symbol), end_ms=t - 1, limit=1)
             mark = before[0].close if before else Decimal(0)
-            rows.append(wire_history.funding_rate_json(symbol, self._config.funding_rate, t, mark))
+            rate = self._market.funding_rate(symbol, t)
+            rows.append(wire_history.funding_rate_json(symbol, rate, t, mark))
             t += FUNDING_PERIOD_MS
         return rows
 
@@ -179,12 +180,9 @@ class MarketApi:
         def one(symbol: str) -> Json:
             quote = self._market.quotes.get(symbol)
             ts = quote.ts_ms if quote else call.now_ms
+            at = next_funding_ms(ts)
             return payloads.premium_index_json(
-                symbol,
-                self._market.mark(symbol),
-                self._config.funding_rate,
-                next_funding_ms(ts),
-                ts,
+                symbol, self._market.mark(symbol), self._market.funding_rate(symbol, at), at, ts
             )
 
         return self._per_symbol(call, one)

@@ -20,6 +20,7 @@ from aiohttp import web
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.data import bundled_exchange_info
+from slt.domain.realism import FundingRates, RecordedFunding
 from slt.domain.values import Bar, Quote
 from slt.emulator import errors, payloads, rest_account, rest_market, rest_trade, ws_api
 from slt.emulator.auth import (
@@ -46,7 +47,7 @@ from slt.emulator.limits import (
     too_many_requests,
 )
 from slt.emulator.listen_keys import ListenKeys
-from slt.emulator.market import MarketState
+from slt.emulator.market import FUNDING_PERIOD_MS, MarketState, next_funding_ms
 from slt.emulator.params import Call
 from slt.emulator.payloads import Numbers
 from slt.emulator.streams import Route, StreamHub
@@ -81,12 +82,21 @@ class Emulator:
     account's trades and income). With `config.control_token` the switches are also served
     on /_emulator/faults for other processes (see slt.emulator.control). Orders placed on
     `exchange` directly execute, but only their ACCOUNT_UPDATE is streamed, at the next quote
-    or request; place orders over REST to see them reported.
+    or request; place orders over REST to see them reported. Funding is charged at every
+    funding time on `clock`, at the rates of `funding` (default: `config.funding_rate`).
     """
 
-    def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        clock: Clock | None = None,
+        *,
+        funding: FundingRates | None = None,
+    ) -> None:
         self.config = config
         self.clock: Clock = clock or LiveClock()
+        # Rates charged at each funding time: recorded ones where given, else the configured.
+        self.funding: FundingRates = funding or RecordedFunding(default=config.funding_rate)
         self.ledger = Ledger()
         self.requests: Counter[tuple[str, str]] = Counter()
         self.exchange = FakeExchange(
@@ -99,7 +109,7 @@ class Emulator:
             max_leverage=config.max_leverage,
         )
         numbers = Numbers(config.filters)
-        self.market = MarketState(numbers, config.funding_rate)
+        self.market = MarketState(numbers, self.funding)
         self.limiter = RateLimiter(config, self.clock)
         self.listen_keys = ListenKeys(self.clock, config.listen_key_ttl_ms, self._key_expired)
         self.streams = StreamHub(config, self.clock, self.listen_keys)
@@ -144,6 +154,7 @@ class Emulator:
         # A plain task, not clock.spawn: it waits on an event as well as on the clock, which a
         # SimulatedClock's supervised tasks must not do.
         self._tasks.append(asyncio.get_running_loop().create_task(self.listen_keys.watch()))
+        self._tasks.append(self.clock.spawn(self._charge_funding(), "emulator-funding"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -201,6 +212,15 @@ class Emulator:
     ) -> int:
         """Serve `bars` (moved by `offset_ms`) as kline history of `symbol`; return the count."""
         return self.market.candles.load(symbol, interval_ms, bars, offset_ms)
+
+    async def _charge_funding(self) -> None:
+        """Settle funding at every funding time on the emulator's clock (00:00, 08:00 and
+        16:00 UTC), each one once, also those a jump of the clock went past."""
+        at = next_funding_ms(self.clock.now_ms())
+        while True:
+            await self.clock.sleep_until(at)
+            self.venue.settle_funding(at, self.funding)
+            at += FUNDING_PERIOD_MS
 
     # -- REST pipeline ---------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ Choices where Binance leaves room:
   filter check; closePosition belongs to the algo service and is refused on /fapi/v1/order.
 - A modified (PUT) order keeps its ids; the engine replaces it under a new engine id, so
   the amended order's fills still report the order the client knows.
+- Funding is settled by the emulator at each funding time on its clock (`settle_funding`):
+  each open position pays or receives qty * mark * rate, the mark being the book's mid, the
+  rate the recorded one where given, else the configured one.
 - countdownCancelAll deadlines are checked on every quote and request (the emulator has no
   timer of its own for them): the open orders of a symbol are cancelled at the first of those
   after the deadline.
@@ -41,10 +44,11 @@ from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.fake_exchange.exchange import KNOCKED_OUT, NO_MARGIN
 from slt.domain.filters import FilterViolation, SymbolFilters
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
+from slt.domain.realism import FundingRates
 from slt.domain.values import ExchangePosition, Quote, Side
 from slt.emulator import errors, payloads
 from slt.emulator.errors import ApiError, api_error
-from slt.emulator.history import AccountHistory
+from slt.emulator.history import AccountHistory, IncomeType
 from slt.emulator.ledger import FillSent, Ledger
 from slt.emulator.market import MarketState
 from slt.emulator.orders import ZERO, AlgoOrder, AlgoStatus, ExpiryReason, WireOrder
@@ -56,6 +60,7 @@ T = TypeVar("T")
 IMMEDIATE = frozenset({"IOC", "FOK"})
 TIME_IN_FORCE = frozenset({"GTC", "GTX"}) | IMMEDIATE
 Emit = Callable[[Json], None]
+FUNDING_STEP = Decimal("1e-8")  # funding fees are booked in whole 1e-8 USDT
 
 
 def run_now(coro: Coroutine[Any, Any, T]) -> T:
@@ -453,13 +458,33 @@ class Venue:
             NewOrder(client_id, symbol, side, OrderType.MARKET, abs(held.qty), None, "GTC", True)
         )
 
-    def charge_funding(self, symbol: str, amount: Decimal) -> None:
+    def charge_funding(self, symbol: str, amount: Decimal, funding_ms: int | None = None) -> None:
         """A funding settlement of signed `amount` USDT on `symbol` (negative: paid), reported
-        as Binance does for cross margin: an ACCOUNT_UPDATE FUNDING_FEE with the balance only."""
+        as Binance does for cross margin: an ACCOUNT_UPDATE FUNDING_FEE with the balance only,
+        and a FUNDING_FEE income row dated at the funding time (default: now)."""
         self.check_symbol(symbol)
         self._x.credit(amount)
         wallet = self._engine(self._x.balance()).wallet
-        self._emit(payloads.funding_update(wallet, symbol, amount, self._clock.now_ms()))
+        now = self._clock.now_ms()
+        at = now if funding_ms is None else funding_ms
+        self.history.add_income(symbol, IncomeType.FUNDING_FEE, amount, at)
+        self._emit(payloads.funding_update(wallet, symbol, amount, now, at))
+
+    def settle_funding(self, funding_ms: int, rates: FundingRates) -> int:
+        """Charge the funding time `funding_ms` to every open position at the mark: a long pays
+        qty * mark * rate, a short receives it (the other way round for a negative rate), in
+        whole 1e-8 USDT as Binance books it. Returns how many positions were charged."""
+        charged = 0
+        for p in sorted(self._engine(self._x.positions()), key=lambda p: p.symbol):
+            if not p.qty:
+                continue
+            rate = rates.rate_at(p.symbol, funding_ms)
+            amount = (-p.qty * self._market.mark(p.symbol) * rate).quantize(FUNDING_STEP)
+            if amount:
+                self.charge_funding(p.symbol, amount, funding_ms)
+                charged += 1
+        return charged
+
     def leverage_of(self, symbol: str) -> int:
         self.check_symbol(symbol)
         return self._leverage.get(symbol, self._default_leverage)

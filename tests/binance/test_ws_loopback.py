@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from slt.adapters.binance.ws.market import BinanceQuoteFeed, QuoteFeedConfig
 from slt.adapters.binance.ws.streams import StreamsConfig
-from slt.adapters.binance.ws.transport import TransportConfig
+from slt.adapters.binance.ws.transport import TransportConfig, WsConnection, fixed_url
 from slt.adapters.binance.ws.user import (
     ListenKeyCalls,
     UserDataStream,
@@ -274,6 +274,62 @@ def test_the_server_speaks_garbage_and_the_feed_shrugs() -> None:
         assert dict(stats.dropped) == {"not_json": 2, "truncated": 1, "non_finite": 1}
         assert stats.reconnects == 0
         await feed.stop()
+
+    run(main)
+
+
+def test_fragmented_frames_are_joined_and_a_failing_listener_loses_nothing_else() -> None:
+    async def main(server: FakeBinance) -> None:
+        feed = feed_for(server)
+        failures = iter([True, False, False])
+        seen: list[float] = []
+
+        def listener(q: Quote) -> None:
+            seen.append(q.bid)
+            if next(failures, False):
+                raise RuntimeError("listener bug")
+
+        feed.add_listener(listener)
+        await feed.subscribe(["BTCUSDT"])
+        await feed.start()
+        await server.until(lambda: len(server.subs) == 1, "connected")
+        ws = next(iter(server.subs))
+        await server.push("btcusdt@bookTicker", ticker("BTCUSDT", 1, 100.0))
+        frame = orjson.dumps({"stream": "btcusdt@bookTicker",
+                              "data": ticker("BTCUSDT", 2, 101.0)}).decode()
+        await ws.send([frame[:7], frame[7:40], frame[40:]])  # one message in three frames
+        await server.push("btcusdt@bookTicker", ticker("BTCUSDT", 3, 102.0))
+        await server.until(lambda: len(seen) == 3, "three quotes")
+        assert seen == [100.0, 101.0, 102.0]
+        stats = feed.stats()
+        assert stats.listener_errors == 1 and not stats.dropped and stats.reconnects == 0
+        assert stats.connections[0].messages == 3
+        await feed.stop()
+
+    run(main)
+
+
+def test_a_failing_frame_handler_is_counted_and_the_connection_keeps_reading() -> None:
+    async def main(server: FakeBinance) -> None:
+        got: list[bytes] = []
+
+        def handler(raw: bytes, recv_ms: int) -> None:
+            got.append(raw)
+            if len(got) == 1:
+                raise ValueError("handler bug")
+
+        conn = WsConnection("t", LiveClock(), fixed_url(
+            f"{server.url}/public/stream?streams=btcusdt@bookTicker"), handler, FAST,
+            rng=random.Random(1))
+        conn.start()
+        await server.until(lambda: len(server.subs) == 1, "connected")
+        for u in (1, 2):
+            await server.push("btcusdt@bookTicker", ticker("BTCUSDT", u, 100.0))
+        await server.until(lambda: len(got) == 2, "both frames")
+        stats = conn.stats()
+        assert (stats.handler_errors, stats.messages, stats.drops) == (1, 2, 0)
+        assert orjson.loads(got[1])["data"]["u"] == 2
+        await conn.stop()
 
     run(main)
 

@@ -144,6 +144,9 @@ async def test_history_defaults_to_the_last_seven_days() -> None:
         await client.ok("POST", ORDER, **market("BUY", "0.010"))
         clock.advance(8 * DAY_MS)
         assert await client.ok("GET", "/fapi/v1/userTrades", symbol=BTC) == []
-        assert await client.ok("GET", "/fapi/v1/income") == []
+        # The open position paid funding three times a day; the last 7 days (both ends
+        # included) hold 22 of those 24 funding times, and not the opening commission.
+        recent = await client.ok("GET", "/fapi/v1/income")
+        assert {r["incomeType"] for r in recent} == {"FUNDING_FEE"} and len(recent) == 22
         old = await client.ok("GET", "/fapi/v1/userTrades", symbol=BTC, startTime=START_MS)
         assert len(old) == 1

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
 
 from slt.adapters.replay import DataSource
-from slt.domain.values import MINUTE_MS
+from slt.domain.values import DAY_MS, HOUR_MS, MINUTE_MS
 from slt.emulator import Emulator, EmulatorConfig, replay_into
-from slt.emulator.cli import plan_session, run_emulator, serve
+from slt.emulator.cli import market_time_funding, plan_session, run_emulator, serve
 
 from emu_helpers import BTC, CONFIG, START_MS, ManualClock, async_test, quote, running
 
@@ -63,6 +64,22 @@ def test_a_session_splits_klines_into_history_and_replay(tmp_path: Path) -> None
     ((symbol, interval, history),) = session.history
     assert (symbol, interval, len(history), session.grid_ms) == (BTC, MINUTE_MS, 30, MINUTE_MS)
     assert session.filters[BTC].tick_size > 0
+
+
+def test_funding_files_in_a_data_folder_are_charged_in_market_time(tmp_path: Path) -> None:
+    write_klines(tmp_path / "BTCUSDT-1m-sample.csv", 40, START_MS)
+    (tmp_path / "BTCUSDT-fundingRate-2026-01.csv").write_text(
+        "calc_time,funding_interval_hours,last_funding_rate\n"
+        f"{START_MS + 8 * HOUR_MS},8,0.00025\n{START_MS + 16 * HOUR_MS},8,-0.0001\n"
+    )
+    session = plan_session([DataSource(tmp_path)], warmup_bars=30)
+    offset = 3 * DAY_MS
+    funding = market_time_funding(session.funding, offset, Decimal("0.0001"))
+    at = START_MS + offset + 8 * HOUR_MS
+    assert funding.rate_at(BTC, at) == Decimal("0.00025")
+    assert funding.rate_at(BTC, at + 8 * HOUR_MS) == Decimal("-0.0001")
+    assert funding.rate_at(BTC, at + 16 * HOUR_MS) == Decimal("0.0001")  # no record: default
+    assert funding.rate_at("ETHUSDT", at) == Decimal("0.0001")
 
 
 @async_test

@@ -228,7 +228,7 @@ class BinanceQuoteFeed(PriceFeed):
         except Malformed as exc:
             self._drop(exc.kind)
             return
-        if not isinstance(t, BookTicker):
+        if type(t) is not BookTicker:
             self._on_control(t)
             return
         entries = self._entries
@@ -241,17 +241,30 @@ class BinanceQuoteFeed(PriceFeed):
             self._drop(DropKind.OUT_OF_ORDER)
             return
         entries[symbol] = t
-        self._publish(quote)
+        # _publish, inlined: one call less per frame.
+        for listener in self._listeners:
+            try:
+                listener(quote)
+            except Exception:
+                self._listener_failed(listener)
+        if self._queues:
+            self._enqueue(quote)
 
     def _publish(self, quote: Quote) -> None:
         for listener in self._listeners:
             try:
                 listener(quote)
             except Exception:
-                self._listener_errors += 1
-                if worth_logging(self._listener_errors):
-                    log.exception("quote listener %r failed (%d failures so far)", listener,
-                                  self._listener_errors)
+                self._listener_failed(listener)
+        self._enqueue(quote)
+
+    def _listener_failed(self, listener: QuoteListener) -> None:
+        self._listener_errors += 1
+        if worth_logging(self._listener_errors):
+            log.exception("quote listener %r failed (%d failures so far)", listener,
+                          self._listener_errors)
+
+    def _enqueue(self, quote: Quote) -> None:
         for queue in self._queues:
             if queue.full():
                 self._overflows += 1
