@@ -24,14 +24,15 @@ import aiohttp
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
-from slt.control import Cockpit, Commands
+from slt.adapters.status.page import render
+from slt.adapters.status.server import StatusServer, StatusToken
+from slt.application.control import Cockpit, Commands
+from slt.application.position_controller import ExitSettings, PositionController
+from slt.application.status import ComponentsSource
 from slt.data import bundled_filters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
-from slt.position_controller import ExitSettings, PositionController
-from slt.status import ComponentsSource, StatusServer, StatusToken
-from slt.status.page import render
 
 TOKEN = "benchmark-token-0123456789"
 START_MS = 1_764_547_200_000

@@ -24,17 +24,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from slt.application.learner.features import FEATURE_NAMES
+from slt.application.learner.model import fit
+from slt.application.learner.registry import ModelRegistry
+from slt.application.learner.samples import LabelledSample
+from slt.application.learner.training import FoldMetrics, TrainResult, Validation, train
+from slt.application.simulation.driver import replay, run_until
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
 from slt.domain.filters import inferred_filters
 from slt.domain.indicators import IndicatorParams, IndicatorSet
 from slt.domain.values import Bar, Quote
-from slt.learner.features import FEATURE_NAMES
-from slt.learner.model import fit
-from slt.learner.registry import ModelRegistry
-from slt.learner.samples import LabelledSample
-from slt.learner.training import FoldMetrics, TrainResult, Validation, train
-from slt.simulator.driver import replay, run_until
 
 START = 1_764_547_200_000  # 2025-12-01 00:00 UTC
 HOUR = 3_600_000

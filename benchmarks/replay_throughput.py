@@ -34,15 +34,15 @@ from pathlib import Path
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.replay import DataSource, open_replay
-from slt.adapters.replay_feed import ReplayFeed
+from slt.adapters.replay.feed import ReplayFeed
 from slt.adapters.sqlite_store import SqliteStore
-from slt.data_service import BarBuilder
+from slt.application.data_service import BarBuilder
+from slt.application.position_controller import ExitSettings, PositionController
+from slt.application.simulation.driver import replay
 from slt.domain.filters import SymbolFilters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
-from slt.position_controller import ExitSettings, PositionController
-from slt.simulator.driver import replay
 
 START_MS = 1_764_460_800_000
 

@@ -19,13 +19,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from slt.adapters.replay.market_prices import kline_prices
+from slt.adapters.reporting.run_render import write_run_report
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.reporting.run_analysis import build_run_report
 from slt.config import Settings
 from slt.data import bundled_sources
-from slt.reporter.run_analysis import build_run_report
-from slt.reporter.run_render import write_run_report
-from slt.simulator.market_prices import kline_prices
-from slt.simulator.run import simulate
+from slt.entrypoints.simulate import simulate
 
 
 def _iso_to_ms(text: str) -> int:

@@ -3,9 +3,9 @@
     python benchmarks/soak.py [--symbols 20] [--days 7] [--seed 1] [--trace]
 
 Writes seeded random-walk 5-minute klines (geometric, with volatility regimes so the strategy
-trades) for each symbol into a temp dir, runs `slt.simulator.run.simulate` over them, and samples
-the process's RSS (psutil) every 50,000 quotes (2.2 simulated days at 20 symbols). The warm-up
-is two simulated days (caches, the interpreter's pools and the learner's first models have
+trades) for each symbol into a temp dir, runs `slt.entrypoints.simulate.simulate` over them, and
+samples the process's RSS (psutil) every 50,000 quotes (2.2 simulated days at 20 symbols). The
+warm-up is two simulated days (caches, the interpreter's pools and the learner's first models have
 filled); prints the RSS then and at the end of the replay (the run report drawn afterwards is
 shown apart: it is not uptime), the growth in % (target < 5 %) and the slope in MiB per
 simulated day after the warm-up (a least-squares fit over the samples, so one late spike does
@@ -39,7 +39,7 @@ import psutil
 
 from slt.adapters.replay.sources import DataSource
 from slt.config import load_settings
-from slt.simulator.run import simulate
+from slt.entrypoints.simulate import simulate
 
 START_MS = 1_764_460_800_000  # 2025-11-30
 BAR_MS = 5 * 60_000

@@ -24,16 +24,16 @@ from slt.adapters.binance.ws.market import BinanceQuoteFeed, QuoteFeedConfig
 from slt.adapters.binance.ws.streams import StreamsConfig
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
-from slt.adapters.guarded_gateway import GuardedGateway
+from slt.adapters.credentials import Credentials
 from slt.adapters.sqlite_store import SqliteStore
-from slt.credentials import Credentials
+from slt.application.guarded_gateway import GuardedGateway
+from slt.application.position_controller import ExitSettings, PositionController
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
 from slt.emulator import Emulator, EmulatorConfig
-from slt.position_controller import ExitSettings, PositionController
 
 SYMBOL = "BTCUSDT"
 FILTERS = {

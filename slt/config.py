@@ -16,10 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from slt.application.learner.config import LearnerConfig
 from slt.domain.realism import Realism, RecordedFunding
 from slt.domain.sizing import RiskLimits
 from slt.domain.strategy import EmaTrendParams
-from slt.learner.config import LearnerConfig
 
 MODES = ("simulate", "paper", "live")
 # Above this a few losing trades in a row empty the account; only an explicit

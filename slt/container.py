@@ -28,22 +28,22 @@ from slt.adapters.binance.ws.streams import StreamsConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
-from slt.adapters.guarded_gateway import GuardedGateway
-from slt.adapters.replay_feed import ReplayFeed
+from slt.adapters.replay.feed import ReplayFeed
+from slt.adapters.reporting.daily import DailyReporter, PermissionLines
+from slt.adapters.reporting.store import ModelRecord, ReportStore
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.data_service import DataService
+from slt.application.guarded_gateway import GuardedGateway
+from slt.application.learner.permissions import verdicts_from_store
+from slt.application.learner.registry import ModelCard, ModelRegistry
+from slt.application.learner.samples import OUTCOME
+from slt.application.position_controller import ExitSettings, PositionController
+from slt.application.scheduler import Job, UnifiedScheduler
+from slt.application.trader import SelfLearningTrader, VirtualBook
 from slt.config import Settings
-from slt.data_service import DataService
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.filters import SymbolFilters
-from slt.learner.permissions import verdicts_from_store
-from slt.learner.registry import ModelCard, ModelRegistry
-from slt.learner.samples import OUTCOME
 from slt.ports.store import Store
-from slt.position_controller import ExitSettings, PositionController
-from slt.reporter import DailyReporter, ModelRecord, ReportStore
-from slt.reporter.daily import PermissionLines
-from slt.scheduler import Job, UnifiedScheduler
-from slt.trader import SelfLearningTrader, VirtualBook
 
 
 def _exit_settings(settings: Settings) -> ExitSettings:
@@ -290,7 +290,7 @@ def build_container(
 
 
 def runtime_settings_applier(container: Container) -> Callable[[Settings], None]:
-    """Installs the runtime part of a reloaded configuration (slt.control.reload) in the
+    """Installs the runtime part of a reloaded configuration (slt.application.control.reload) in the
     running trader, PositionController and virtual book; a refused value raises ValueError
     before anything changes."""
 

@@ -10,11 +10,10 @@ ROOT = Path(__file__).resolve().parents[1] / "slt"
 FORBIDDEN_IN_DOMAIN = ("asyncio", "time", "socket", "sqlite3", "sqlite_utils", "aiohttp",
                        "websockets", "threading", "slt.adapters", "slt.entrypoints",
                        "slt.ports", "random")
-# The composition roots (container, the simulate and live sessions, the CLI), the adapters
-# themselves, the emulator, which serves the FakeExchange over the Binance protocol, and the
-# bundled data's lookup, which hands out replay DataSources.
-ADAPTER_IMPORTERS = {"container.py", "entrypoints", "simulator", "live", "adapters", "emulator",
-                     "data"}
+# The composition roots (container, the entry points: `slt simulate`, `slt live` ...), the
+# adapters themselves, the emulator, which serves the FakeExchange over the Binance protocol,
+# and the bundled data's lookup, which hands out replay DataSources.
+ADAPTER_IMPORTERS = {"container.py", "entrypoints", "adapters", "emulator", "data"}
 
 
 def imports(path: Path) -> set[str]:

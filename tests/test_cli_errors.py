@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from slt.adapters.out_dir import LOCK_NAME, claimed_out_dir
 from slt.adapters.sqlite_store import SqliteStore
 from slt.entrypoints import cli
 from slt.entrypoints.cli import main
 from slt.ports.store import TradeRecord
-from slt.simulator.out_dir import LOCK_NAME, claimed_out_dir
 
 Capsys = pytest.CaptureFixture[str]
 ONE_DAY = ["--start", "2025-12-01T00:00", "--end", "2025-12-02T00:00"]
 HOLD_LOCK = """
 import sys
 from pathlib import Path
-from slt.simulator.out_dir import claimed_out_dir
+from slt.adapters.out_dir import claimed_out_dir
 with claimed_out_dir(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()

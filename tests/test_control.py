@@ -9,15 +9,22 @@ import pytest
 from browser.simulation import paused_simulation
 from test_position_controller import Rig
 
+from slt.application.control import (
+    COMMANDS,
+    SHUTDOWN_REASON,
+    Cockpit,
+    Commands,
+    ConfigReloader,
+    parse,
+)
+from slt.application.position_controller import EntriesHalted, ExitSettings
 from slt.config import load_settings
 from slt.container import build_container, runtime_settings_applier
-from slt.control import COMMANDS, SHUTDOWN_REASON, Cockpit, Commands, ConfigReloader, parse
 from slt.data import bundled_filters
 from slt.domain.position import Position
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
-from slt.position_controller import EntriesHalted, ExitSettings
 
 from factories import quote
 

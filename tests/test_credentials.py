@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from slt.credentials import Credentials, CredentialsError, load_credentials
+from slt.adapters.credentials import Credentials, CredentialsError, load_credentials
 
 KEY, SECRET = (
     "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",

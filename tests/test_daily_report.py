@@ -5,9 +5,9 @@ from pathlib import Path
 
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.reporting.daily import DailyReporter
 from slt.adapters.sqlite_store import SqliteStore
 from slt.ports.store import BreakerEvent, LedgerEntry, TradeRecord
-from slt.reporter import DailyReporter
 
 DAY = int(datetime(2025, 12, 2, tzinfo=UTC).timestamp() * 1000)
 

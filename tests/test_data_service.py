@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from slt.data_service import DataService
+from slt.application.data_service import DataService
 from slt.domain.values import Bar, Quote
 
 M5 = 300_000

@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.trader.day_book import DayBook
 from slt.domain.values import DAY_MS
-from slt.trader.day_book import DayBook
 
 DAY = 20_000 * DAY_MS  # 00:00 UTC of some day
 

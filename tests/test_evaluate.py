@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from slt.application.evaluation.walk_forward import make_folds
+from slt.application.learner.config import LearnerConfig, with_learner
 from slt.config import load_settings
 from slt.data import bundled_sources
 from slt.entrypoints.evaluate import evaluate, run_evaluate
-from slt.evaluation.walk_forward import make_folds
-from slt.learner.config import LearnerConfig, with_learner
 
 DAY = 86_400_000
 START = 1_764_547_200_000  # 2025-12-01

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from test_position_controller import FILTERS, Rig
 
-from slt.adapters.guarded_gateway import GuardedGateway
+from slt.application.guarded_gateway import GuardedGateway
+from slt.application.position_controller import ExitSettings, PositionController
 from slt.domain.breaker import CircuitBreaker, FailureKind
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType, Priority
 from slt.domain.values import Side
 from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
-from slt.position_controller import ExitSettings, PositionController
 
 from factories import quote, run_clock
 

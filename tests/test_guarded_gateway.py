@@ -5,8 +5,8 @@ import pytest
 
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
-from slt.adapters.guarded_gateway import GuardedGateway
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.guarded_gateway import GuardedGateway
 from slt.domain.account_events import AccountEvent, BalanceChange, PositionUpdate
 from slt.domain.breaker import BreakerLevel, CircuitBreaker, FailureKind
 from slt.domain.filters import SymbolFilters
@@ -88,7 +88,7 @@ def test_account_events_pass_through_in_order() -> None:
 
     asyncio.run(main())
 def test_level_and_ban_survive_a_restart_and_hold_back_every_request() -> None:
-    from slt.adapters.guarded_gateway import restore_breaker
+    from slt.application.guarded_gateway import restore_breaker
 
     async def main() -> None:
         clock, exchange, store, gateway = rig()
@@ -115,6 +115,6 @@ def test_level_and_ban_survive_a_restart_and_hold_back_every_request() -> None:
 
 
 def test_a_fresh_store_starts_normal() -> None:
-    from slt.adapters.guarded_gateway import restore_breaker
+    from slt.application.guarded_gateway import restore_breaker
 
     assert restore_breaker(SqliteStore(":memory:"), 1).level is BreakerLevel.NORMAL

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from slt.journal import LogFile, journal
+from slt.application.journal import LogFile, journal
 
 
 @pytest.fixture
@@ -36,13 +36,13 @@ def test_the_journal_reaches_the_console_and_everything_the_file(
     try:
         journal.info("Opened LONG 0.01 BTCUSDT")
         logging.getLogger("slt.adapters.binance").info("reconnected")
-        logging.getLogger("slt.live").warning("feed stale")
+        logging.getLogger("slt.application.live").warning("feed stale")
     finally:
         log_file.close()
     assert console.lines == [  # type: ignore[attr-defined]
-        "slt.journal: Opened LONG 0.01 BTCUSDT", "slt.live: feed stale"]
+        "slt.application.journal: Opened LONG 0.01 BTCUSDT", "slt.application.live: feed stale"]
     text = (tmp_path / "state" / "slt.log").read_text()
-    assert "INFO slt.journal: Opened LONG" in text
+    assert "INFO slt.application.journal: Opened LONG" in text
     assert "INFO slt.adapters.binance: reconnected" in text
     # closed: the set-up it found is back
     assert logging.getLogger().level == logging.WARNING and not console.filters
@@ -57,7 +57,7 @@ def test_the_file_rotates_at_its_size_keeping_its_backups(
     log_file.open()
     try:
         for i in range(200):
-            logging.getLogger("slt.trader").info("line %03d %s", i, "x" * 40)
+            logging.getLogger("slt.application.trader").info("line %03d %s", i, "x" * 40)
     finally:
         log_file.close()
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -71,8 +71,8 @@ def test_without_a_file_only_the_journal_is_added(console: logging.Handler, tmp_
     log_file.open()
     try:
         journal.info("Closed LONG")
-        logging.getLogger("slt.trader").info("noise")
+        logging.getLogger("slt.application.trader").info("noise")
     finally:
         log_file.close()
-    assert console.lines == ["slt.journal: Closed LONG"]  # type: ignore[attr-defined]
+    assert console.lines == ["slt.application.journal: Closed LONG"]  # type: ignore[attr-defined]
     assert not (tmp_path / "slt.log").exists()

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-import slt.learner.features as features_module
+import slt.application.learner.features as features_module
+from slt.application.learner.features import FEATURE_NAMES, feature_vector
 from slt.domain.indicators import Snapshot
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
-from slt.learner.features import FEATURE_NAMES, feature_vector
 
 NAN = float("nan")
 NOON_SATURDAY = 1_764_979_200_000 + 12 * 3_600_000  # 2025-12-06 is a Saturday

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from slt.learner.features import FEATURE_NAMES
-from slt.learner.registry import ModelRegistry
-from slt.learner.samples import LabelledSample
-from slt.learner.training import COST_R, tradable, train
+from slt.application.learner.features import FEATURE_NAMES
+from slt.application.learner.registry import ModelRegistry
+from slt.application.learner.samples import LabelledSample
+from slt.application.learner.training import COST_R, tradable, train
 
 HOUR = 3_600_000
 WIDTH = len(FEATURE_NAMES)
@@ -100,7 +100,7 @@ def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_pa
 def test_a_feature_missing_in_every_row_does_not_stop_training() -> None:
     import math
 
-    from slt.learner.model import fit
+    from slt.application.learner.model import fit
 
     rows = [[float(i % 7), math.nan, float(i % 3)] for i in range(200)]
     model = fit(rows, [(-1.0 if i % 2 else 1.5) for i in range(200)])

@@ -20,10 +20,10 @@ import orjson
 import pytest
 
 from slt.adapters.replay import DataSource
+from slt.application.learner.config import LearnerConfig, with_learner
+from slt.application.learner.registry import ModelRegistry
 from slt.config import load_settings
-from slt.learner.config import LearnerConfig, with_learner
-from slt.learner.registry import ModelRegistry
-from slt.simulator.run import simulate
+from slt.entrypoints.simulate import simulate
 
 DAY = 86_400_000
 START = 1_764_547_200_000  # 2025-12-01

@@ -15,28 +15,25 @@ import pytest
 from aiohttp import web
 
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.domain.quote_cache import QuoteAge
-from slt.domain.values import Quote
-from slt.notify import (
+from slt.adapters.notify.env import NotifyConfigError, notifiers_from_env
+from slt.adapters.notify.webhooks import DiscordNotifier, TelegramNotifier
+from slt.application.notify import (
     BreakerChanged,
     DailyReportReady,
-    DiscordNotifier,
     FeedRestored,
     FeedStale,
     FeedWatch,
     Notifications,
-    Notifier,
-    NotifyConfigError,
-    NotifyError,
     Outbox,
     ProtectiveStopFailed,
     ProtectiveStopPlaced,
     RetryPolicy,
-    TelegramNotifier,
     TradeClosed,
     TradeOpened,
-    notifiers_from_env,
 )
+from slt.domain.quote_cache import QuoteAge
+from slt.domain.values import Quote
+from slt.ports.notifier import Notifier, NotifyError
 
 T0 = 1_764_633_600_000
 TOKEN = "123456:SECRET-telegram-token"

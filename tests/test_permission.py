@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from slt.application.learner.config import LearnerConfig
 from slt.domain.permission import (
     PermissionBook,
     PermissionParams,
@@ -13,7 +14,6 @@ from slt.domain.permission import (
     summary,
 )
 from slt.domain.values import DAY_MS
-from slt.learner.config import LearnerConfig
 
 PARAMS = PermissionParams(window=200, min_outcomes=50, min_days=10, resamples=400, seed=1)
 

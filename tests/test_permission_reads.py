@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from slt.adapters.reporting.daily import DailyReporter
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.learner.permissions import verdicts_at, verdicts_from_store
 from slt.domain.permission import PermissionParams
 from slt.domain.values import DAY_MS
-from slt.learner.permissions import verdicts_at, verdicts_from_store
-from slt.reporter import DailyReporter
 
 H = 3_600_000
 DAYS = 40

@@ -8,6 +8,7 @@ import pytest
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.position_controller import EntriesHalted, ExitSettings, PositionController
 from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderStatus, OrderType
@@ -15,7 +16,6 @@ from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
 from slt.ports.order_gateway import ExchangeDown, OrderOutcomeUnknown, OrderRejected
-from slt.position_controller import EntriesHalted, ExitSettings, PositionController
 
 from factories import quote, run_clock
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from slt.application.learner.registry import ModelRegistry
 from slt.config import load_settings
 from slt.data import bundled_sources
-from slt.learner.registry import ModelRegistry
-from slt.simulator.run import simulate
+from slt.entrypoints.simulate import simulate
 
 DAY = 86_400_000
 START = 1_764_547_200_000  # 2025-12-01

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.clocks.simulated import SimulatedClock
+from slt.adapters.reporting.store import ReportStore
 from slt.adapters.sqlite_store import SqliteStore
 from slt.entrypoints.read_commands import run_report, run_show_config, run_show_trades
 from slt.ports.store import TradeRecord
-from slt.reporter import ReportStore
 
 H = 3_600_000
 D = 24 * H

@@ -8,6 +8,8 @@ from test_position_controller import FILTERS
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.position_controller import ExitSettings, PositionController
+from slt.application.position_controller.recovery import recover
 from slt.domain.account_events import AccountListener
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.reconcile import MismatchKind, WorkingOrder
@@ -15,8 +17,6 @@ from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Side
 from slt.ports.order_gateway import FillListener
-from slt.position_controller import ExitSettings, PositionController
-from slt.position_controller.recovery import recover
 
 from factories import quote, run_clock
 

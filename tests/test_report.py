@@ -16,10 +16,12 @@ import pytest
 
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.reporting.chart import equity_png
+from slt.adapters.reporting.daily import DailyReporter
+from slt.adapters.reporting.store import ModelRecord, ReportStore
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.reporting import RuntimeStats
 from slt.ports.store import BreakerEvent, TradeRecord
-from slt.reporter import DailyReporter, ModelRecord, ReportStore, RuntimeStats
-from slt.reporter.chart import equity_png
 
 H = 3_600_000
 D = 24 * H

@@ -13,9 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
+from slt.adapters.reporting.daily import DailyReporter
+from slt.adapters.reporting.store import ReportStore
 from slt.adapters.sqlite_store import SqliteStore
 from slt.ports.store import BreakerEvent, TradeRecord
-from slt.reporter import DailyReporter, ReportStore
 
 H = 3_600_000
 D = 24 * H

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from slt.adapters.replay import parse_data_arg
+from slt.adapters.replay import market_prices, parse_data_arg
+from slt.adapters.replay.market_prices import kline_prices, missing_bars
+from slt.application.reporting.run_analysis import DataGap, PriceSeries, build_run_report
 from slt.data import bundled_sources
 from slt.domain.values import Bar
 from slt.entrypoints.cli import main
 from slt.ports.store import TradeRecord
-from slt.reporter.run_analysis import DataGap, PriceSeries, build_run_report
-from slt.simulator import market_prices
-from slt.simulator.market_prices import kline_prices, missing_bars
 
 H = 3_600_000
 D = 24 * H

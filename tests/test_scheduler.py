@@ -6,8 +6,8 @@ from freezegun import freeze_time
 
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.scheduler import Job, UnifiedScheduler
-from slt.simulator.driver import run_until
+from slt.application.scheduler import Job, UnifiedScheduler
+from slt.application.simulation.driver import run_until
 
 DAY1 = int(datetime(2025, 12, 1, tzinfo=UTC).timestamp() * 1000)
 DAY_MS = 86_400_000

@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 
 from slt.adapters.clocks.live import LiveClock
+from slt.adapters.credentials import Credentials, CredentialsError, load_credentials
 from slt.config import load_settings
-from slt.credentials import Credentials, CredentialsError, load_credentials
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.values import Quote, Side
 from slt.emulator import Emulator, EmulatorConfig
-from slt.live.runner import LiveOptions, run_live
+from slt.entrypoints.live import LiveOptions, run_live
 
 TIMEOUT_S = 30.0
 API_KEY = "SltKeyMarker" + secrets.token_hex(26)  # 64 alphanumerics, like a real key

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from slt.application.scheduler import UnifiedScheduler
 from slt.entrypoints.cli import main
-from slt.scheduler import UnifiedScheduler
 
 TWO_DAYS = ["--start", "2025-12-01T00:00", "--end", "2025-12-03T00:00"]
 

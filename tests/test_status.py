@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from slt.reporter import RuntimeStats
-from slt.status import (
+from slt.adapters.status.server import StatusServer, StatusToken, announce, resolve_token
+from slt.application.reporting import RuntimeStats
+from slt.application.status import (
     FeedHealth,
     LoopStats,
     ModelView,
@@ -25,11 +26,7 @@ from slt.status import (
     OrderView,
     PositionView,
     ReportView,
-    StatusServer,
     StatusSnapshot,
-    StatusToken,
-    announce,
-    resolve_token,
 )
 
 TOKEN = "status-token-0123456789abcdef"

@@ -14,7 +14,8 @@ import aiohttp
 from test_control import commands_for
 from test_position_controller import Rig
 
-from slt.status import ComponentsSource, StatusServer, StatusToken
+from slt.adapters.status.server import StatusServer, StatusToken
+from slt.application.status import ComponentsSource
 
 TOKEN = "status-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}

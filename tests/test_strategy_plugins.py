@@ -11,12 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from slt.application.trader import families
+from slt.application.trader.families import FamilyError, build_generators
 from slt.domain.indicators import Snapshot
 from slt.domain.strategy import Candidate, EmaTrendParams, MeanReversion, exit_plans
 from slt.domain.values import Direction
 from slt.entrypoints.cli import main
-from slt.trader import families
-from slt.trader.families import FamilyError, build_generators
 
 TWO_DAYS = ["--start", "2025-12-01T00:00", "--end", "2025-12-03T00:00"]
 

@@ -13,9 +13,9 @@ from test_control import commands_for
 from test_position_controller import Rig
 
 from slt.adapters.clocks.live import LiveClock
-from slt.notify import TelegramNotifier
-from slt.notify.env import NotifyConfigError, telegram_control_from_env
-from slt.notify.telegram_control import TelegramControl
+from slt.adapters.notify.env import NotifyConfigError, telegram_control_from_env
+from slt.adapters.notify.telegram_control import TelegramControl
+from slt.adapters.notify.webhooks import TelegramNotifier
 
 TOKEN = "123456:SECRET-telegram-token"
 CHAT = 4242

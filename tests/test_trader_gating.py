@@ -14,15 +14,15 @@ from typing import Any
 
 import orjson
 
+from slt.application.learner.config import LearnerConfig, with_learner
+from slt.application.learner.features import FEATURE_NAMES
+from slt.application.learner.model import OutcomeModel
+from slt.application.learner.registry import ModelRegistry
+from slt.application.learner.samples import ENTRY, VIRTUAL_OPEN
+from slt.application.learner.training import FoldMetrics, TrainResult, Validation
 from slt.config import load_settings
 from slt.data import bundled_sources
-from slt.learner.config import LearnerConfig, with_learner
-from slt.learner.features import FEATURE_NAMES
-from slt.learner.model import OutcomeModel
-from slt.learner.registry import ModelRegistry
-from slt.learner.samples import ENTRY, VIRTUAL_OPEN
-from slt.learner.training import FoldMetrics, TrainResult, Validation
-from slt.simulator.run import simulate
+from slt.entrypoints.simulate import simulate
 
 START = 1_764_547_200_000  # 2025-12-01
 END = START + 4 * 86_400_000

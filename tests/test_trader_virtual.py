@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.sqlite_store import SqliteStore
+from slt.application.learner.features import FEATURE_NAMES
+from slt.application.learner.samples import OUTCOME, VIRTUAL_OPEN, Decision, labelled
+from slt.application.position_controller import ExitSettings
+from slt.application.trader.virtual import VirtualBook
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction, Quote
-from slt.learner.features import FEATURE_NAMES
-from slt.learner.samples import OUTCOME, VIRTUAL_OPEN, Decision, labelled
-from slt.position_controller import ExitSettings
-from slt.trader.virtual import VirtualBook
 
 FEE = 0.0005
 SETTINGS = ExitSettings(max_hold_ms=3_600_000, trail_activation_r=Decimal(1))

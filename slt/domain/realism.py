@@ -16,8 +16,8 @@ of the two depends on what the quotes are:
 The bot's own price-rule exits (take-profit, trailing stop: market orders it sends when a quote
 crosses the level, `OrderRequest.reacts_to`) fill by the same rule: on a kline's path at the
 level, not at the bar's extreme, which a live bot watching every quote would never have waited
-for; virtual positions are labelled alike (slt.trader.virtual), so the permission layer's
-evidence is what real fills would have given.
+for; virtual positions are labelled alike (slt.application.trader.virtual), so the permission
+layer's evidence is what real fills would have given.
 
 Which extreme a kline's path visits first is one fixed order for every position (up bars low
 first, down bars high first), so it favours a short in an up bar whose stop and target both

@@ -57,7 +57,7 @@ class EmaTrendParams:
     breakout: int = 20  # bars whose high/low range a close must break
     cooldown_bars: int = 4
     # Generators in use: built-in names, entry points of group `slt.strategies`, or
-    # `module:Class` (slt.trader.families); `--strategy` on the command line overrides.
+    # `module:Class` (slt.application.trader.families); `--strategy` on the command line overrides.
     families: tuple[str, ...] = ("trend", "reversion")
     # Each candidate is labelled under each of these targets (reward:risk), as its own family.
     exit_plans: tuple[float, ...] = (1.0, 2.0)

@@ -15,16 +15,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from slt.adapters.credentials import CredentialsError, load_credentials
 from slt.adapters.replay import ReplayError, parse_data_arg
+from slt.application.trader.families import FamilyError, build_generators
 from slt.config import ConfigError, load_settings
-from slt.credentials import CredentialsError, load_credentials
 from slt.data import bundled_sources
+from slt.entrypoints.live import LiveOptions, StartupRefused, install_signal_handlers, run_live
 from slt.entrypoints.read_commands import run_report, run_show_config, run_show_trades
+from slt.entrypoints.simulate import simulate
 from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
-from slt.live.runner import LiveOptions, StartupRefused, install_signal_handlers, run_live
 from slt.ports.order_gateway import GatewayError
-from slt.simulator.run import simulate
-from slt.trader.families import FamilyError, build_generators
 
 READ_VERBS = {
     "report": (run_report, "write a day's report from the store"),

@@ -4,8 +4,8 @@
 taken (cost filter, one position per symbol, daily loss limit; no drawdown stop). `gated` is the
 trader as it runs by default: the permission layer over the rules, and over the model once one
 passes its validation. Both policies run through `slt simulate`'s code
-(slt.simulator.run.simulate) on the same data, each into its own folder under DIR; see
-slt.evaluation.walk_forward for the fold scheme.
+(slt.entrypoints.simulate.simulate) on the same data, each into its own folder under DIR; see
+slt.application.evaluation.walk_forward for the fold scheme.
 Writes DIR/evaluation.csv (the table), DIR/equity-rules.png and DIR/equity-gated.png.
 """
 
@@ -27,12 +27,9 @@ import orjson
 
 from slt.adapters.replay import ReplayError, inspect_sources, parse_data_arg
 from slt.adapters.replay.inspection import time_span
+from slt.adapters.reporting.evaluation_plot import equity_png
 from slt.adapters.sqlite_store import SqliteStore
-from slt.config import ConfigError, Settings, load_settings
-from slt.data import bundled_sources
-from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
-from slt.evaluation.plot import equity_png
-from slt.evaluation.walk_forward import (
+from slt.application.evaluation.walk_forward import (
     HOUR_MS,
     Fold,
     Row,
@@ -44,11 +41,14 @@ from slt.evaluation.walk_forward import (
     render_table,
     table_csv,
 )
-from slt.learner.config import LearnerConfig, learner_config, with_learner
-from slt.learner.permissions import verdicts_at
-from slt.learner.registry import ModelRegistry
-from slt.learner.samples import OUTCOME
-from slt.simulator.run import simulate
+from slt.application.learner.config import LearnerConfig, learner_config, with_learner
+from slt.application.learner.permissions import verdicts_at
+from slt.application.learner.registry import ModelRegistry
+from slt.application.learner.samples import OUTCOME
+from slt.config import ConfigError, Settings, load_settings
+from slt.data import bundled_sources
+from slt.entrypoints.simulate import simulate
+from slt.entrypoints.strategy_flag import add_strategy_flag, strategy_overrides
 
 POLICIES = ("rules", "gated")
 

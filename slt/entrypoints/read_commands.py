@@ -30,17 +30,21 @@ from typing import Any
 import orjson
 
 from slt.adapters.clocks.live import LiveClock
+from slt.adapters.credentials import ENV_KEY, ENV_SECRET, CredentialsError, load_credentials
+from slt.adapters.notify.env import (
+    ENV_DISCORD_WEBHOOK_URL,
+    ENV_TELEGRAM_CHAT_ID,
+    ENV_TELEGRAM_TOKEN,
+)
+from slt.adapters.reporting.daily import FORMATS, DailyReporter
+from slt.adapters.reporting.render import summary_lines
+from slt.adapters.reporting.store import ReportStore
 from slt.adapters.sqlite_store import SqliteStore
+from slt.adapters.status.server import ENV_STATUS_TOKEN
 from slt.config import ENV_OVERRIDES, ConfigError, Settings, load_settings
-from slt.credentials import ENV_KEY, ENV_SECRET, CredentialsError, load_credentials
 from slt.domain.values import DAY_MS
-from slt.notify.env import ENV_DISCORD_WEBHOOK_URL, ENV_TELEGRAM_CHAT_ID, ENV_TELEGRAM_TOKEN
 from slt.ports.clock import Clock
 from slt.ports.store import TradeRecord
-from slt.reporter import DailyReporter, ReportStore
-from slt.reporter.daily import FORMATS
-from slt.reporter.render import summary_lines
-from slt.status.server import ENV_STATUS_TOKEN
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = """exit codes:

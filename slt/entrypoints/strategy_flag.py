@@ -1,5 +1,5 @@
 """`--strategy NAME` (repeatable), shared by simulate, evaluate and live: the candidate
-generators to run instead of `strategy.families` (see slt.trader.families)."""
+generators to run instead of `strategy.families` (see slt.application.trader.families)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from slt.adapters.binance.ws.user import (
     UserStreamConfig,
 )
 from slt.adapters.clocks.live import LiveClock
-from slt.credentials import Credentials
+from slt.adapters.credentials import Credentials
 from slt.domain.account_events import (
     AccountEvent,
     AlgoOrderUpdate,

@@ -17,7 +17,7 @@ from slt.adapters.binance.gateway import BinanceGateway
 from slt.adapters.binance.history import BinanceHistory
 from slt.adapters.binance.http.client import BinanceHttpClient, RestConfig
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.credentials import Credentials
+from slt.adapters.credentials import Credentials
 from slt.domain.breaker import FailureKind
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import OrderRequest, OrderStatus, OrderType

@@ -16,7 +16,7 @@ from slt.adapters.binance.gateway import BinanceGateway
 from slt.adapters.binance.history import BinanceHistory
 from slt.adapters.binance.http.client import BinanceHttpClient, RestConfig
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.credentials import Credentials
+from slt.adapters.credentials import Credentials
 from slt.domain.breaker import FailureKind
 from slt.domain.orders import Fill, OrderRequest, OrderStatus, OrderType
 from slt.domain.values import Balance, Bar, ExchangePosition, Side
@@ -703,8 +703,8 @@ def test_klines_refuse_what_binance_would(interval: str, limit: int) -> None:
 
 
 def test_behind_the_breaker_a_ban_blocks_and_rejections_do_not_count() -> None:
-    from slt.adapters.guarded_gateway import GuardedGateway
     from slt.adapters.sqlite_store import SqliteStore
+    from slt.application.guarded_gateway import GuardedGateway
     from slt.domain.breaker import BreakerLevel, CircuitBreaker
 
     async def main() -> None:
@@ -732,8 +732,8 @@ def test_behind_the_breaker_a_ban_blocks_and_rejections_do_not_count() -> None:
 
 
 def test_every_request_of_a_guarded_client_goes_through_the_breaker_by_priority() -> None:
-    from slt.adapters.guarded_gateway import BreakerGuard
     from slt.adapters.sqlite_store import SqliteStore
+    from slt.application.guarded_gateway import BreakerGuard
     from slt.domain.account_events import PositionUpdate
     from slt.domain.breaker import BreakerLevel, CircuitBreaker
     from slt.domain.orders import Priority

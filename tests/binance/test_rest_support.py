@@ -23,7 +23,7 @@ from aiohttp import web
 from slt.adapters.binance.gateway import BinanceGateway
 from slt.adapters.binance.http.client import BinanceHttpClient, RestConfig
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.credentials import Credentials
+from slt.adapters.credentials import Credentials
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "binance_rest"
 

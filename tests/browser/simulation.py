@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from slt.adapters.replay import inspect_sources, open_replay
+from slt.adapters.reporting.store import ReportStore
+from slt.application.simulation.driver import replay
+from slt.application.status import ComponentsSource
 from slt.config import load_settings
 from slt.container import build_container, listen_to_quotes
 from slt.data import bundled_filters, bundled_sources
 from slt.domain.breaker import FailureKind
 from slt.domain.values import Quote
-from slt.reporter import ReportStore
-from slt.simulator.driver import replay
-from slt.status import ComponentsSource
 
 START_MS = 1_764_547_200_000  # 2025-12-01 00:00 UTC
 END_MS = START_MS + 3 * 86_400_000

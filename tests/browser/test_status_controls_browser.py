@@ -11,8 +11,8 @@ from pathlib import Path
 from browser.devtools import browser_page, needs_chromium
 from browser.simulation import paused_simulation
 
-from slt.control import Cockpit, Commands
-from slt.status import StatusServer
+from slt.adapters.status.server import StatusServer
+from slt.application.control import Cockpit, Commands
 
 pytestmark = needs_chromium()
 TOKEN = "browser-test-token-0123456789"

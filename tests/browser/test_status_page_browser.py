@@ -17,7 +17,7 @@ from pathlib import Path
 from browser.devtools import FLAGS, TIMEOUT_S, chromium_path, needs_chromium
 from browser.simulation import paused_simulation
 
-from slt.status import StatusServer
+from slt.adapters.status.server import StatusServer
 
 pytestmark = needs_chromium()
 TOKEN = "browser-test-token-0123456789"

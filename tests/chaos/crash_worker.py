@@ -23,9 +23,11 @@ from slt.adapters.binance.ws.user import (
     UserStreamConfig,
 )
 from slt.adapters.clocks.live import LiveClock
-from slt.adapters.guarded_gateway import GuardedGateway
+from slt.adapters.credentials import Credentials
 from slt.adapters.sqlite_store import SqliteStore
-from slt.credentials import Credentials
+from slt.application.guarded_gateway import GuardedGateway
+from slt.application.position_controller import ExitSettings, PositionController
+from slt.application.position_controller.recovery import recover
 from slt.data import bundled_filters
 from slt.domain.breaker import CircuitBreaker
 from slt.domain.exits import ExitDecision, ExitReason
@@ -33,8 +35,6 @@ from slt.domain.reconcile import WorkingOrder
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
-from slt.position_controller import ExitSettings, PositionController
-from slt.position_controller.recovery import recover
 
 SYMBOL = "BTCUSDT"
 

@@ -30,9 +30,10 @@ from slt.adapters.binance.ws.market import BinanceQuoteFeed, QuoteFeedConfig
 from slt.adapters.binance.ws.streams import StreamsConfig
 from slt.adapters.binance.ws.user import ListenKeyCalls, UserDataStream, UserSinks, UserStreamConfig
 from slt.adapters.clocks.live import LiveClock
-from slt.adapters.guarded_gateway import GuardedGateway
+from slt.adapters.credentials import Credentials
 from slt.adapters.sqlite_store import SqliteStore
-from slt.credentials import Credentials
+from slt.application.guarded_gateway import GuardedGateway
+from slt.application.position_controller import ExitSettings, PositionController
 from slt.data import bundled_filters
 from slt.domain.breaker import BreakerConfig, BreakerLevel, CircuitBreaker
 from slt.domain.sizing import Sizing
@@ -41,7 +42,6 @@ from slt.domain.values import Direction, Quote
 from slt.emulator import Emulator, EmulatorConfig
 from slt.emulator.faults import Failure
 from slt.emulator.streams import Channel, Malformed
-from slt.position_controller import ExitSettings, PositionController
 
 FULL = os.environ.get("SLT_CHAOS_FULL") == "1"
 PRICES = {"BTCUSDT": 90_000.0, "ETHUSDT": 3_000.0, "BNBUSDT": 600.0, "SOLUSDT": 150.0,

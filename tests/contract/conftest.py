@@ -26,9 +26,9 @@ from slt.adapters.binance.ws.user import (
 )
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
+from slt.adapters.credentials import Credentials
 from slt.adapters.fake_exchange import FakeExchange
-from slt.adapters.replay_feed import ReplayFeed
-from slt.credentials import Credentials
+from slt.adapters.replay.feed import ReplayFeed
 from slt.domain.account_events import AccountEvent
 from slt.domain.filters import SymbolFilters
 from slt.domain.orders import Fill

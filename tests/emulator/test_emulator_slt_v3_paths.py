@@ -11,7 +11,7 @@ from slt.adapters.binance.common import weights
 from slt.adapters.binance.gateway import BinanceGateway
 from slt.adapters.binance.http.client import BinanceHttpClient, RestConfig
 from slt.adapters.clocks.simulated import SimulatedClock
-from slt.credentials import Credentials
+from slt.adapters.credentials import Credentials
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.values import Side
 from slt.emulator import Emulator

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from slt.adapters.credentials import CredentialsError, load_credentials
 from slt.config import ConfigError, Settings, load_settings
-from slt.credentials import CredentialsError, load_credentials
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

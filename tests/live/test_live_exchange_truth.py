@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from slt.adapters.clocks.live import LiveClock
+from slt.adapters.credentials import Credentials
 from slt.config import load_settings
-from slt.credentials import Credentials
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.values import Quote, Side
 from slt.emulator import Emulator, EmulatorConfig
-from slt.live.runner import LiveOptions, run_live
+from slt.entrypoints.live import LiveOptions, run_live
 
 TIMEOUT_S = 30.0
 BTC = "BTCUSDT"
@@ -147,9 +147,9 @@ def test_the_margin_type_is_applied_at_start_and_no_change_is_success(tmp_path: 
 def test_account_events_and_snapshots_reach_the_controller(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
+    from slt.application.position_controller import PositionController
     from slt.domain.account_events import PositionUpdate
     from slt.emulator.venue import NewOrder
-    from slt.position_controller import PositionController
 
     heard: list[Any] = []
     monkeypatch.setattr(PositionController, "on_account_event", lambda self, e: heard.append(e))

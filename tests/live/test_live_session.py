@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from slt.adapters.clocks.live import LiveClock
+from slt.adapters.credentials import Credentials
 from slt.adapters.sqlite_store import SqliteStore
 from slt.config import load_settings
-from slt.credentials import Credentials
 from slt.domain.orders import OrderRequest, OrderType
 from slt.domain.values import Quote, Side
 from slt.emulator import Emulator, EmulatorConfig
-from slt.live.runner import LiveOptions, StartupRefused, run_live
+from slt.entrypoints.live import LiveOptions, StartupRefused, run_live
 
 from factories import open_position
 

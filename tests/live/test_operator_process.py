@@ -145,7 +145,7 @@ async def run_bot(
             bot.kill()
             await bot.wait()
     assert any(r.startswith("slt stopping (paper)") for r in replies(telegram))
-    journal = [x for x in err.lines if " INFO slt.journal: " in x]  # shown without -v
+    journal = [x for x in err.lines if " INFO slt.application.journal: " in x]  # shown without -v
     assert any("command /stopentry from http token@127.0.0.1" in x for x in journal)
     assert any(x.endswith("slt stopped (paper)") for x in journal)
     log = (state / "slt.log").read_text()

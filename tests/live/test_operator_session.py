@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from slt.application.notify import Notifications
 from slt.config import load_settings
 from slt.container import build_container
 from slt.data import bundled_filters
 from slt.domain.sizing import Sizing
 from slt.domain.strategy import Candidate
 from slt.domain.values import Direction
-from slt.live.operator import OperatorSession
-from slt.notify import Notifications, Notifier
+from slt.entrypoints.live_operator import OperatorSession
+from slt.ports.notifier import Notifier
 
 from factories import quote
 
@@ -66,8 +67,8 @@ def test_trades_stops_and_shutdown_reach_the_journal_and_the_notifiers(
         asyncio.run(go())
     finally:
         root.setLevel(saved)
-    journal = [r.getMessage() for r in caplog.records if r.name == "slt.journal"]
-    console = [r for r in caplog.records if r.name != "slt.journal"]
+    journal = [r.getMessage() for r in caplog.records if r.name == "slt.application.journal"]
+    console = [r for r in caplog.records if r.name != "slt.application.journal"]
     assert all(r.levelno >= logging.WARNING for r in console)  # -v's INFO stays off
     assert [line.split(" ")[0] for line in journal] == [
         "slt", "Opened", "Stop", "Closed", "slt", "slt"]

@@ -10,8 +10,8 @@ import pytest
 
 from slt.adapters.binance.common.errors import AuthError
 from slt.adapters.clocks.simulated import SimulatedClock
+from slt.application.live.patience import Patience
 from slt.domain.breaker import FailureKind
-from slt.live.patience import Patience
 from slt.ports.order_gateway import ExchangeDown, GatewayUnavailable
 
 T0 = 1_700_000_000_000

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
 
+from slt.application.live.universe import most_traded
 from slt.config import load_settings
 from slt.domain.values import Bar
-from slt.live.runner import _universe_refresh
-from slt.live.universe import most_traded
+from slt.entrypoints.live import _universe_refresh
 
 
 @dataclass

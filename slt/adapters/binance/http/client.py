@@ -51,7 +51,7 @@ class RequestGuard(Protocol):
 
 
 class ApiCredentials(Protocol):
-    """What the client needs of a credentials holder (slt.credentials.Credentials fits)."""
+    """What the client needs of a credentials holder (slt.adapters.credentials.Credentials fits)."""
 
     @property
     def api_key(self) -> str: ...

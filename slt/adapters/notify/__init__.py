@@ -1,0 +1,2 @@
+"""Notifier adapters: Telegram and Discord webhooks, Telegram commands, the notifier settings read
+from the environment."""

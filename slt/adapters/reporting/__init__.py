@@ -1,0 +1,1 @@
+"""Reports rendered to files (Markdown, HTML, PNG) and the SQLite report store."""

@@ -1,0 +1,1 @@
+"""The status page's HTTP server, its HTML page and Prometheus metrics."""

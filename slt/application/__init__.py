@@ -1,0 +1,1 @@
+"""Application services: they use the ports and the domain, never an adapter."""

@@ -1,5 +1,0 @@
-"""UnifiedScheduler: the bot's periodic loops, on the Clock port."""
-
-from slt.scheduler.unified import Job, UnifiedScheduler
-
-__all__ = ["Job", "UnifiedScheduler"]

@@ -1,1 +1,0 @@
-"""The simulator: replays market data through the live code on a simulated clock."""

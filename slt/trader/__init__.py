@@ -1,7 +1,0 @@
-"""Trader: turns closed bars into candidates, decides which to take (by rule, then by a model
-that learned from outcomes), and follows the rest as virtual positions."""
-
-from slt.trader.self_learning import SelfLearningTrader
-from slt.trader.virtual import VirtualBook
-
-__all__ = ["SelfLearningTrader", "VirtualBook"]
