@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import orjson
 from sqlite_utils import Database
 
+from slt.adapters.closing import Closing
 from slt.ports.report_sink import ModelRecord, ReportRow, ReportSink
 
 _SCHEMA = """
@@ -60,7 +60,7 @@ CREATE INDEX IF NOT EXISTS model_versions_by_activation ON model_versions (activ
 _DECIMALS = ("net_pnl", "fees", "max_drawdown")
 
 
-class ReportStore(ReportSink):
+class ReportStore(Closing, ReportSink):
     """`path` is the bot's SQLite file (`state.db`, `live.db`); `":memory:"` for tests that
     need no Store beside it."""
 
@@ -72,17 +72,6 @@ class ReportStore(ReportSink):
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> ReportStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- reports ---
 
