@@ -205,7 +205,9 @@ def test_market_data(emulator: EmulatorProcess) -> None:
         candles = await x.fetch_ohlcv(SYMBOL, "5m", limit=3)
         assert len(candles) == 3 and all(c[3] <= c[1] <= c[2] for c in candles)
         marks = await x.fetch_mark_ohlcv(SYMBOL, "5m", limit=3)
-        assert [c[:5] for c in marks] == [c[:5] for c in candles]  # mark = mid in the emulator
+        # mark = mid in the emulator; the last bar is still forming, and the replay moves on
+        # between the two requests, so only the closed bars must agree.
+        assert [c[:5] for c in marks[:-1]] == [c[:5] for c in candles[:-1]]
         ticker = await x.fetch_ticker(SYMBOL)
         assert ticker["low"] <= ticker["last"] <= ticker["high"]
         interest = await x.fetch_open_interest(SYMBOL)
