@@ -369,15 +369,18 @@ def test_a_recorded_session_fills_the_cache_in_order() -> None:
     assert last.quote.bid == float(tickers[-1]["b"])
 
 
-def test_the_price_memo_never_changes_what_is_decoded() -> None:
-    """One long-lived decoder (which reuses the floats of unchanged price strings) against a
-    fresh decoder per frame, over a recorded session interleaved with every malformed frame."""
+def test_the_string_memo_never_changes_what_is_decoded() -> None:
+    """One long-lived decoder (which reuses the floats of unchanged price and quantity strings)
+    against a fresh decoder per frame, over a recorded session interleaved with every malformed
+    frame."""
     recorded = [orjson.dumps(m) for m in messages(
         FIXTURES / "captures/BTCUSDT__2023-04-04T2358Z__hftbacktest__first400.jsonl")]
     bad = [frame for _, frame, _ in MALFORMED]
     frames = [f for pair in zip(recorded, bad * 20, strict=False) for f in pair] + recorded
     frames += [bt(u=20, b="100.0", a="100.1"), bt(u=21, b="100.0", a="100.05"),
-               bt(u=22, b="100.2", a="100.1"), bt(u=23, b="100.0", a="100.1")]
+               bt(u=22, b="100.2", a="100.1"), bt(u=23, b="100.0", a="100.1"),
+               bt(u=24, B="-1.5"), bt(u=25, B="-1.5", A="nan"), bt(u=26, A="nan"),
+               bt(u=27, B="1.5", A="2.5")]
     memo = BookTickerDecoder()
 
     def outcome(decode: Callable[[bytes, int], Any], f: bytes) -> Any:

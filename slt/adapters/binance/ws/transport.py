@@ -31,8 +31,7 @@ from slt.ports.clock import Clock
 
 log = logging.getLogger(__name__)
 
-FrameHandler = Callable[[bytes, int], None]  # (raw frame, receive time in ms)
-MessageSink = Callable[[bytes], None]
+FrameHandler = Callable[[bytes, int], None]  # (raw message, time of the read that carried it)
 UrlSource = Callable[[], Awaitable[str]]
 OpenHook = Callable[[], Awaitable[None]]
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
@@ -62,22 +61,34 @@ class DeliveringConnection(ClientConnection):
 
     `recv()` costs a coroutine hop, a queue and a future per message, about a third of what a
     market-data message costs in total; here a message costs one call. Text frames stay bytes
-    (orjson checks their UTF-8). Control frames (ping, pong, close) take the library's own path,
-    so pings are still answered and closes still reported. `recv()` never returns anything on
-    this connection: wait for `wait_closed()` instead.
+    (orjson checks their UTF-8). Each message comes with the time of the socket read that
+    carried it: the clock is read once per read, not once per message, and every message of a
+    read arrived together (stamping each as it is handled would add the handling of the ones
+    before it). Control frames (ping, pong, close) take the library's own path, so pings are
+    still answered and closes still reported. `recv()` never returns anything on this
+    connection: wait for `wait_closed()` instead.
     """
 
-    def __init__(self, *args: Any, sink: MessageSink, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sink: FrameHandler, now_ms: Callable[[], int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._sink = sink
+        self._now_ms = now_ms
+        self._rx_ms = 0
         self._fragments: list[bytes] = []  # of a fragmented message, until its last frame
+
+    def data_received(self, data: bytes) -> None:
+        self._rx_ms = self._now_ms()
+        super().data_received(data)
 
     def process_event(self, event: Event) -> None:
         if type(event) is Frame:
             opcode = event.opcode
             if opcode is _TEXT or opcode is _BINARY:
                 if event.fin:
-                    self._sink(bytes(event.data))
+                    data = event.data
+                    self._sink(data if type(data) is bytes else bytes(data), self._rx_ms)
                 else:
                     self._fragments = [bytes(event.data)]
                 return
@@ -85,7 +96,7 @@ class DeliveringConnection(ClientConnection):
                 self._fragments.append(bytes(event.data))
                 if event.fin:
                     message, self._fragments = b"".join(self._fragments), []
-                    self._sink(message)
+                    self._sink(message, self._rx_ms)
                 return
         super().process_event(event)
 
@@ -446,11 +457,10 @@ class WsConnection:
     # -- reading: the hot path ----------------------------------------------------------------
 
     def _connection_factory(self, *args: Any, **kwargs: Any) -> DeliveringConnection:
-        return DeliveringConnection(*args, sink=self._deliver, **kwargs)
+        return DeliveringConnection(*args, sink=self._deliver, now_ms=self._now_ms, **kwargs)
 
-    def _deliver(self, raw: bytes) -> None:
+    def _deliver(self, raw: bytes, now: int) -> None:
         # Called from the socket's read callback: nothing may escape into the library.
-        now = self._now_ms()
         self._last_rx_ms = now
         self._messages += 1
         try:
