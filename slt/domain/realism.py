@@ -27,8 +27,8 @@ longer bars would need the stop-first rule per position.
 
 Funding. Every 8 h (00:00, 08:00, 16:00 UTC) each open position pays (or receives)
 qty * mark * rate: a long pays a positive rate, a short receives it. Rates come from a
-`FundingRates` (recorded rates as plain values, the lead wires the funding-rate reader to it),
-else a constant default (0 unless configured).
+`FundingRates` (the fundingRate files recorded among the data, read by
+slt.adapters.replay.funding), else a constant default (0 unless configured).
 
 Liquidation. Isolated-margin formula per position: a long is liquidated when the mark falls to
 entry * (1 - 1/leverage + mmr), a short when it rises to entry * (1 + 1/leverage - mmr), with the
