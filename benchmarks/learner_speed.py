@@ -29,6 +29,7 @@ from slt.application.learner.model import fit
 from slt.application.learner.registry import ModelRegistry
 from slt.application.learner.samples import LabelledSample
 from slt.application.learner.training import FoldMetrics, TrainResult, Validation, train
+from slt.application.learner.window import TrainingWindow
 from slt.application.simulation.driver import replay, run_until
 from slt.config import Settings
 from slt.container import build_container, listen_to_quotes
@@ -136,8 +137,10 @@ def main() -> None:
           f"max {max(other):.1f} ms")
 
     data = synthetic_samples(args.samples)
+    window = TrainingWindow(len(data))
+    window.extend(data)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = train(data, 10**13, 0.0, 3)
+    result = train(window.samples(), 10**13, 0.0, 3)
     print(f"training on {args.samples:,} samples (3-fold walk-forward + final fit): "
           f"{time.perf_counter() - wall:.2f} s wall, {time.process_time() - cpu:.2f} s CPU; "
           f"validation says live={result.validation.beats_rules}")

@@ -17,7 +17,7 @@ by the session that owns the HTTP connection and passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from slt.adapters.binance.ws.streams import StreamsConfig
 from slt.adapters.clocks.live import LiveClock
 from slt.adapters.clocks.simulated import SimulatedClock
 from slt.adapters.fake_exchange import FakeExchange
+from slt.adapters.process_memory import release_free_memory
 from slt.adapters.replay.feed import ReplayFeed
 from slt.adapters.reporting.daily import DailyReporter, PermissionLines
 from slt.adapters.reporting.store import ModelRecord, ReportStore
@@ -104,6 +105,19 @@ def _permission_lines(settings: Settings, seed: int) -> PermissionLines:
         return [v.describe() for v in verdicts]
 
     return lines
+
+
+def _report_then_trim(reporter: DailyReporter) -> Callable[[int], Awaitable[None]]:
+    """The daily job: the day's report, then the heap's free pages back to the system (the
+    report is the day's biggest transient allocation)."""
+
+    async def run(now_ms: int) -> None:
+        try:
+            await reporter.report(now_ms)
+        finally:
+            release_free_memory()
+
+    return run
 
 
 def _model_recorder(report_store: ReportStore) -> Callable[[ModelCard], None]:
@@ -251,7 +265,10 @@ class Container(containers.DeclarativeContainer):
             due=trader.provided.virtual_due,
         ),
         providers.Factory(
-            Job, name="daily_report", period_ms=86_400_000, run=reporter.provided.report
+            Job,
+            name="daily_report",
+            period_ms=86_400_000,
+            run=providers.Callable(_report_then_trim, reporter),
         ),
     )
     scheduler = providers.Singleton(UnifiedScheduler, clock, jobs)

@@ -11,6 +11,7 @@ from slt.application.learner.features import FEATURE_NAMES
 from slt.application.learner.registry import ModelRegistry
 from slt.application.learner.samples import LabelledSample
 from slt.application.learner.training import COST_R, tradable, train
+from slt.application.learner.window import Samples, TrainingWindow
 
 HOUR = 3_600_000
 WIDTH = len(FEATURE_NAMES)
@@ -29,8 +30,14 @@ def samples(n: int, edge: bool, seed: int = 7, start: int = 0) -> list[LabelledS
     return rows
 
 
+def columns(rows: list[LabelledSample]) -> Samples:
+    window = TrainingWindow(len(rows))
+    window.extend(rows)
+    return window.samples()
+
+
 def test_a_model_with_an_edge_beats_the_rule_in_walk_forward_validation() -> None:
-    result = train(samples(600, edge=True), trained_at_ms=10**12, threshold=0.0, folds=3)
+    result = train(columns(samples(600, edge=True)), trained_at_ms=10**12, threshold=0.0, folds=3)
     v = result.validation
     assert len(v.folds) == 3 and v.beats_rules
     assert v.model_mean_r > v.rules_mean_r + 2 * v.model_mean_se
@@ -40,7 +47,7 @@ def test_a_model_with_an_edge_beats_the_rule_in_walk_forward_validation() -> Non
 
 
 def test_a_model_fitted_on_noise_does_not_go_live() -> None:
-    result = train(samples(600, edge=False), trained_at_ms=10**12, threshold=0.0, folds=3)
+    result = train(columns(samples(600, edge=False)), trained_at_ms=10**12, threshold=0.0, folds=3)
     assert not result.validation.beats_rules
 
 
@@ -51,8 +58,8 @@ def test_only_outcomes_closed_before_the_training_time_are_used() -> None:
     leaked = data[:301] + [
         LabelledSample(s.decision_ms, s.close_ms, s.features, -s.r_multiple) for s in data[301:]
     ]
-    result = train(leaked, trained_at_ms=cutoff, threshold=0.0, folds=3)
-    honest = train(data[:301], trained_at_ms=cutoff, threshold=0.0, folds=3)
+    result = train(columns(leaked), trained_at_ms=cutoff, threshold=0.0, folds=3)
+    honest = train(columns(data[:301]), trained_at_ms=cutoff, threshold=0.0, folds=3)
     assert result.n_samples == 301 and result.window_end_ms == cutoff
     probe = [s.features for s in data[:50]]
     assert result.model.expected_r(probe) == honest.model.expected_r(probe)
@@ -64,8 +71,8 @@ def test_only_outcomes_closed_before_the_training_time_are_used() -> None:
 
 def test_training_is_deterministic() -> None:
     data = samples(500, edge=True)
-    a = train(data, 10**12, 0.0, 3)
-    b = train(data, 10**12, 0.0, 3)
+    a = train(columns(data), 10**12, 0.0, 3)
+    b = train(columns(data), 10**12, 0.0, 3)
     probe = [s.features for s in data[:100]]
     assert a.model.expected_r(probe) == b.model.expected_r(probe)
     assert a.validation == b.validation
@@ -73,14 +80,14 @@ def test_training_is_deterministic() -> None:
 
 def test_training_without_a_closed_outcome_is_refused() -> None:
     with pytest.raises(ValueError):
-        train(samples(10, edge=True, start=10**9), trained_at_ms=0, threshold=0.0, folds=3)
+        train(columns(samples(10, edge=True, start=10**9)), trained_at_ms=0, threshold=0.0, folds=3)
 
 
 def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_path: Path) -> None:
     directory = tmp_path / "models"
     registry = ModelRegistry(directory)
     assert registry.latest is None and registry.live is None
-    good = registry.register(train(samples(600, edge=True), 10**12, 0.0, 3))
+    good = registry.register(train(columns(samples(600, edge=True)), 10**12, 0.0, 3))
     assert good.version == 1 and good.live and registry.live is not None
     assert good.validation["beats_rules"] and good.n_samples == 600
     assert (directory / "model-0001.pkl").is_file() and (directory / "model-0001.json").is_file()
@@ -90,7 +97,7 @@ def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_pa
     probe = [s.features for s in samples(20, edge=True, seed=3)]
     assert reloaded.live.expected_r(probe) == registry.live.expected_r(probe)
 
-    noise = registry.register(train(samples(600, edge=False), 10**12, 0.0, 3))
+    noise = registry.register(train(columns(samples(600, edge=False)), 10**12, 0.0, 3))
     assert noise.version == 2 and not noise.live
     assert registry.live is None and registry.latest is not None  # the rules decide again
     again = ModelRegistry(directory)
@@ -100,11 +107,14 @@ def test_registry_versions_models_promotes_demotes_and_survives_a_restart(tmp_pa
 def test_a_feature_missing_in_every_row_does_not_stop_training() -> None:
     import math
 
+    import numpy as np
+
     from slt.application.learner.model import fit
 
-    rows = [[float(i % 7), math.nan, float(i % 3)] for i in range(200)]
+    rows = np.array([[float(i % 7), math.nan, float(i % 3)] for i in range(200)])
     model = fit(rows, [(-1.0 if i % 2 else 1.5) for i in range(200)])
     assert len(model.expected_r(rows[:5])) == 5
+    assert np.isnan(rows[:, 1]).all()  # the caller's columns are left as they were
 
 
 def test_a_model_that_only_loses_less_than_the_rules_does_not_go_live() -> None:
@@ -113,7 +123,7 @@ def test_a_model_that_only_loses_less_than_the_rules_does_not_go_live() -> None:
         LabelledSample(s.decision_ms, s.close_ms, s.features, s.r_multiple - 1.5)
         for s in samples(600, edge=True)
     ]
-    v = train(data, 10**12, threshold=-10.0, folds=3).validation
+    v = train(columns(data), 10**12, threshold=-10.0, folds=3).validation
     ok, reason = v.verdict
     assert not ok and v.model_lower_r < 0
     assert "not above zero" in reason and v.to_dict()["verdict"] == reason
@@ -126,16 +136,17 @@ def test_the_rules_baseline_is_what_the_rules_would_trade() -> None:
         x[COST_R] = cost
         return LabelledSample(t * HOUR, (t + 3) * HOUR, tuple(x), 1.0, symbol)
 
-    block = [sample(0, "A", 0.1), sample(1, "A", 0.1), sample(1, "B", 0.5), sample(3, "A", 0.1)]
-    taken = tradable(block, [True] * 4, max_cost_r=0.15)
+    block = columns(
+        [sample(0, "A", 0.1), sample(1, "A", 0.1), sample(1, "B", 0.5), sample(3, "A", 0.1)]
+    )
     # A's second candidate comes while A's first is open; B's costs too much; A's third is free.
-    assert [(s.decision_ms // HOUR, s.symbol) for s in taken] == [(0, "A"), (3, "A")]
-    assert tradable(block, [False, True, True, True], 0.15) == [block[1]]
+    assert tradable(block, [True] * 4, max_cost_r=0.15) == [0, 3]
+    assert tradable(block, [False, True, True, True], 0.15) == [1]
 
 
 def test_validation_blocks_are_time_blocks_with_an_embargo() -> None:
     data = samples(600, edge=True)
-    v = train(data, 10**12, 0.0, 3, embargo_ms=10 * HOUR).validation
+    v = train(columns(data), 10**12, 0.0, 3, embargo_ms=10 * HOUR).validation
     span = (data[-1].decision_ms - data[0].decision_ms) / 4
     for k, fold in enumerate(v.folds, start=1):
         start = k * span

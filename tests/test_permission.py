@@ -6,6 +6,7 @@ import random
 import pytest
 
 from slt.application.learner.config import LearnerConfig
+from slt.domain import permission
 from slt.domain.permission import (
     PermissionBook,
     PermissionParams,
@@ -164,3 +165,27 @@ def test_an_untested_family_does_not_count_in_the_correction() -> None:
     verdicts = {v.family: v for v in book.verdicts()}
     assert verdicts["a"].allowed and "95% bound" in verdicts["a"].reason
     assert verdicts["b"].reason == "10/50 outcomes"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_book_judges_exactly_the_window_its_history_gives(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The book keeps its last HISTORY outcomes as columns (here 50, so they wrap) and reads
+    # back only as far as the window needs; its verdict must equal judging those outcomes as a
+    # list, including days out of order, busy days and quiet ones.
+    monkeypatch.setattr(permission, "HISTORY", 50)
+    rng = random.Random(seed)
+    params = PermissionParams(window=30, min_outcomes=10, min_days=5, resamples=100, seed=2)
+    book = PermissionBook(params)
+    history: list[tuple[int, float]] = []
+    day = 0
+    for _ in range(600):
+        day += rng.choice([0, 0, 0, 1, 3]) if rng.random() > 0.05 else -1
+        close_ms = max(day, 0) * DAY_MS + rng.randrange(DAY_MS)
+        r = rng.gauss(0.3, 1.0)
+        history.append((close_ms, r))
+        book.record("trend", close_ms, r)
+        if rng.random() < 0.3:
+            assert book.verdict("trend") == judge("trend", history[-50:], params)
+    assert book.verdict("trend") == judge("trend", history[-50:], params)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -200,21 +199,64 @@ def _recent(outcomes: Outcomes, p: PermissionParams) -> Outcomes:
 HISTORY = 20_000  # outcomes kept per family: ample to reach back `min_days` days
 
 
+def _days_start(days: np.ndarray, min_days: int) -> int | None:
+    """Where the longest suffix of `days` that falls on at most `min_days` distinct days
+    starts (as `_recent` finds it); None when all of `days` does."""
+    _, first_seen = np.unique(days[::-1], return_index=True)  # position from the end
+    if len(first_seen) <= min_days:
+        return None
+    return len(days) - int(np.sort(first_seen)[min_days])
+
+
+class _Outcomes:
+    """A family's last `capacity` outcomes as two columns, reserved when the family closes its
+    first one: as a deque of (close_ms, r) tuples they cost ~0.1 KiB each, and the bot grew by
+    them for months."""
+
+    __slots__ = ("_close", "_next", "_r", "_size")
+
+    def __init__(self, capacity: int) -> None:
+        self._close = np.zeros(capacity, dtype=np.int64)
+        self._r = np.zeros(capacity)
+        self._next = 0  # the slot the next outcome takes
+        self._size = 0
+
+    def append(self, close_ms: int, r_multiple: float) -> None:
+        self._close[self._next] = close_ms
+        self._r[self._next] = r_multiple
+        self._next = (self._next + 1) % len(self._r)
+        self._size = min(self._size + 1, len(self._r))
+
+    def recent(self, p: PermissionParams) -> list[tuple[int, float]]:
+        """`_recent` of the outcomes, oldest first, reading back only as far as it needs."""
+        n = min(p.window, self._size)
+        while True:
+            rows = np.arange(self._next - n, self._next) % len(self._r)
+            days = self._close[rows] // DAY_MS
+            start: int | None = len(rows) - min(p.window, len(rows))
+            if len(np.unique(days[start:])) < p.min_days:
+                start = _days_start(days, p.min_days)
+            if start is not None or n == self._size:
+                rows = rows[start or 0 :]
+                return list(zip(self._close[rows].tolist(), self._r[rows].tolist(), strict=True))
+            n = min(4 * n, self._size)
+
+
 class PermissionBook:
     """Recent outcomes per family and their verdicts, judged together (see `_judge_all`); a
     family's bootstrap is recomputed only when it has news."""
 
     def __init__(self, params: PermissionParams) -> None:
         self.params = params
-        self._outcomes: dict[str, deque[tuple[int, float]]] = {}
+        self._outcomes: dict[str, _Outcomes] = {}
         self._evidence: dict[str, _Evidence] = {}
         self._verdicts: dict[str, Permission] | None = None
 
     def record(self, family: str, close_ms: int, r_multiple: float) -> None:
         window = self._outcomes.get(family)
         if window is None:
-            window = self._outcomes[family] = deque(maxlen=max(self.params.window, HISTORY))
-        window.append((close_ms, r_multiple))
+            window = self._outcomes[family] = _Outcomes(max(self.params.window, HISTORY))
+        window.append(close_ms, r_multiple)
         self._evidence.pop(family, None)
         self._verdicts = None
 
@@ -242,7 +284,7 @@ class PermissionBook:
     def _family_evidence(self, family: str) -> _Evidence:
         evidence = self._evidence.get(family)
         if evidence is None:
-            outcomes = list(self._outcomes[family])
+            outcomes = self._outcomes[family].recent(self.params)
             evidence = self._evidence[family] = _evidence(family, outcomes, self.params)
         return evidence
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from slt.adapters.credentials import CredentialsError, load_credentials
+from slt.adapters.process_memory import tune_allocator
 from slt.adapters.replay import ReplayError, parse_data_arg
 from slt.application.trader.families import FamilyError, build_generators
 from slt.config import ConfigError, load_settings
@@ -167,6 +168,7 @@ DELEGATED = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_allocator()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except BrokenPipeError:

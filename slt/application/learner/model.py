@@ -55,15 +55,17 @@ class OutcomeModel:
         self._estimator = estimator
         self.feature_names = FEATURE_NAMES
 
-    def expected_r(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        if not rows:
+    def expected_r(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[float]:
+        if len(rows) == 0:
             return []
         with _one_thread().limit(limits=1, user_api="openmp"):
             predicted = self._estimator.predict(np.asarray(rows, dtype=float))
         return [float(v) for v in predicted]
 
 
-def fit(rows: Sequence[Sequence[float]], r_multiples: Sequence[float]) -> OutcomeModel:
+def fit(
+    rows: Sequence[Sequence[float]] | np.ndarray, r_multiples: Sequence[float] | np.ndarray
+) -> OutcomeModel:
     """Fit on feature rows and their R multiples; the same inputs give the same model."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -80,7 +82,10 @@ def fit(rows: Sequence[Sequence[float]], r_multiples: Sequence[float]) -> Outcom
     x = np.asarray(rows, dtype=float)
     # A feature that is missing in every row (an indicator still warming up over the whole
     # window) makes scikit-learn's binning fail; such a column carries nothing anyway.
-    x[:, np.isnan(x).all(axis=0)] = 0.0
+    missing = np.isnan(x).all(axis=0)
+    if missing.any():
+        x = x.copy()  # the caller's rows stay as they were
+        x[:, missing] = 0.0
     y = np.clip(np.asarray(r_multiples, dtype=float), *R_CLIP)
     with _one_thread().limit(limits=1, user_api="openmp"):
         estimator.fit(x, y)

@@ -35,9 +35,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from slt.application.learner.features import FEATURE_NAMES
 from slt.application.learner.model import OutcomeModel, fit
-from slt.application.learner.samples import LabelledSample
+from slt.application.learner.window import Samples
 from slt.domain.permission import lower_bound
 
 MIN_TAKEN = 10
@@ -169,7 +171,7 @@ class TrainResult:
 
 
 def train(
-    samples: Sequence[LabelledSample],
+    samples: Samples,
     trained_at_ms: int,
     threshold: float,
     folds: int,
@@ -177,71 +179,79 @@ def train(
     embargo_ms: int = 0,
 ) -> TrainResult:
     """Fit and validate on the outcomes known at `trained_at_ms`. CPU-bound: run off the loop."""
-    known = sorted(
-        (s for s in samples if s.close_ms <= trained_at_ms), key=lambda s: s.decision_ms
-    )
-    if not known:
+    known = samples.take(np.flatnonzero(samples.close_ms <= trained_at_ms))
+    if not len(known):
         raise ValueError("no outcome closed before the training time")
+    # Stable, as Python's sort: outcomes decided at the same millisecond keep their order.
+    known = known.take(np.argsort(known.decision_ms, kind="stable"))
     validation = validate(known, threshold, folds, max_cost_r, embargo_ms)
-    model = fit([s.features for s in known], [s.r_multiple for s in known])
+    model = fit(known.features, known.r_multiple)
     return TrainResult(
         model=model,
         validation=validation,
         trained_at_ms=trained_at_ms,
         n_samples=len(known),
-        window_start_ms=known[0].decision_ms,
-        window_end_ms=max(s.close_ms for s in known),
+        window_start_ms=int(known.decision_ms[0]),
+        window_end_ms=int(known.close_ms.max()),
     )
 
 
-def tradable(
-    block: Sequence[LabelledSample], chosen: Sequence[bool], max_cost_r: float
-) -> list[LabelledSample]:
-    """The chosen samples of `block` (in decision order) that the rules would trade: within
-    the cost filter, and on a symbol with no trade still open."""
-    busy_until: dict[str, int] = {}
+def tradable(block: Samples, chosen: Sequence[bool], max_cost_r: float) -> list[int]:
+    """The rows of `block` (in decision order) that are chosen and that the rules would trade:
+    within the cost filter, and on a symbol with no trade still open."""
+    busy_until: dict[int, int] = {}
     trades = []
-    for s, pick in zip(block, chosen, strict=True):
+    rows = zip(
+        block.decision_ms.tolist(),
+        block.close_ms.tolist(),
+        block.features[:, COST_R].tolist(),
+        block.symbol.tolist(),
+        chosen,
+        strict=True,
+    )
+    for i, (decision_ms, close_ms, cost_r, symbol, pick) in enumerate(rows):
         # NaN (unknown cost) compares False: such a candidate is not filtered out.
-        if not pick or s.features[COST_R] > max_cost_r:
+        if not pick or cost_r > max_cost_r:
             continue
-        if busy_until.get(s.symbol, -1) > s.decision_ms:
+        if busy_until.get(symbol, -1) > decision_ms:
             continue
-        busy_until[s.symbol] = s.close_ms
-        trades.append(s)
+        busy_until[symbol] = close_ms
+        trades.append(i)
     return trades
 
 
 def validate(
-    known: Sequence[LabelledSample],
+    known: Samples,
     threshold: float,
     folds: int,
     max_cost_r: float = math.inf,
     embargo_ms: int = 0,
 ) -> Validation:
     """Walk-forward validation of `known` (sorted by decision time); see the module doc."""
-    first, last = known[0].decision_ms, known[-1].decision_ms
+    decision = known.decision_ms
+    first, last = int(decision[0]), int(decision[-1])
     length = (last - first) / (folds + 1)
     results = []
-    model_trades: list[LabelledSample] = []
+    pairs: list[tuple[int, float]] = []  # (close_ms, R) of the model's trades
     for k in range(1, folds + 1):
         start = first + k * length
         end = first + (k + 1) * length if k < folds else last + 1
-        block = [s for s in known if start <= s.decision_ms < end]
-        past = [s for s in known if s.close_ms <= start - embargo_ms]
-        if not block or len(past) < MIN_TRAIN:
+        block = known.take((start <= decision) & (decision < end))
+        past = known.take(known.close_ms <= start - embargo_ms)
+        if not len(block) or len(past) < MIN_TRAIN:
             continue
-        model = fit([s.features for s in past], [s.r_multiple for s in past])
-        expected = model.expected_r([s.features for s in block])
-        actual = [s.r_multiple for s in block]
-        rules = [s.r_multiple for s in tradable(block, [True] * len(block), max_cost_r)]
+        model = fit(past.features, past.r_multiple)
+        expected = model.expected_r(block.features)
+        actual = block.r_multiple.tolist()
+        rules = [actual[i] for i in tradable(block, [True] * len(block), max_cost_r)]
         chosen = tradable(block, [e > threshold for e in expected], max_cost_r)
-        taken = [s.r_multiple for s in chosen]
-        model_trades.extend(chosen)
+        taken = [actual[i] for i in chosen]
+        closes = block.close_ms.tolist()
+        pairs.extend((closes[i], actual[i]) for i in chosen)
         results.append(
             FoldMetrics(
-                first_decision_ms=block[0].decision_ms,
-                last_decision_ms=block[-1].decision_ms,
+                first_decision_ms=int(block.decision_ms[0]),
+                last_decision_ms=int(block.decision_ms[-1]),
                 n_train=len(past),
                 n=len(block),
                 rules_taken=len(rules),
@@ -253,7 +263,6 @@ def validate(
                 rank_corr=round(_spearman(expected, actual), 6),
             )
         )
-    pairs = [(s.close_ms, s.r_multiple) for s in model_trades]
     low = lower_bound(pairs, CONFIDENCE, RESAMPLES, seed=0) if pairs else math.nan
     return Validation(tuple(results), threshold, low)
 

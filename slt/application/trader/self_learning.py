@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -45,7 +44,6 @@ from slt.application.learner.samples import (
     ENTRY,
     OUTCOME,
     Decision,
-    LabelledSample,
     Outcome,
     decision_from_record,
     decision_record,
@@ -54,6 +52,7 @@ from slt.application.learner.samples import (
     outcome_record,
 )
 from slt.application.learner.training import TrainResult, train
+from slt.application.learner.window import Samples, TrainingWindow
 from slt.application.position_controller import PositionController
 from slt.application.trader.day_book import DayBook
 from slt.application.trader.families import build_generators
@@ -123,7 +122,7 @@ class SelfLearningTrader:
         self._own_generators = generators is None  # rebuilt from reloaded parameters
         self._generators = list(generators) if generators is not None else build_generators(params)
         self._taken: dict[int, Decision] = {}
-        self._samples: deque[LabelledSample] = deque(maxlen=learner.max_samples)
+        self._samples = TrainingWindow(learner.max_samples)
         self._new_samples = 0
         period_ms = round(learner.retrain_period_h * HOUR_MS)
         self._retrain_period_ms = period_ms
@@ -396,10 +395,10 @@ class SelfLearningTrader:
         if not (by_count or by_time) or len(self._samples) < cfg.min_samples:
             return
         self._new_samples = 0
-        samples = list(self._samples)
+        samples = self._samples.samples()
         self._training = self._clock.spawn(self._train(samples, now_ms), name="train")
 
-    async def _train(self, samples: list[LabelledSample], now_ms: int) -> None:
+    async def _train(self, samples: Samples, now_ms: int) -> None:
         cfg = self._learner
         try:
             result: TrainResult = await asyncio.to_thread(
