@@ -11,6 +11,11 @@ shown apart: it is not uptime), the growth in % (target < 5 %) and the slope in 
 simulated day after the warm-up (a least-squares fit over the samples, so one late spike does
 not decide it).
 
+The allocator is set up as `slt` sets it at start-up (`tune_allocator`: glibc's mmap threshold
+pinned); the end also gives glibc's heap in use and free (mallinfo2) and the count of Python
+objects, at the warm-up and at the end, to tell objects that grew from an allocator that holds
+freed memory.
+
 `--trace` also records Python allocations (tracemalloc, much slower): it prints the allocation
 sites that grew most from the warm-up to a snapshot three days before the end, grouped by
 traceback, and the object types whose count grew (`gc.get_objects()`): growth that is not
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import gzip
 import math
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import psutil
 
+from slt.adapters.process_memory import tune_allocator
 from slt.adapters.replay.sources import DataSource
 from slt.config import load_settings
 from slt.entrypoints.simulate import simulate
@@ -89,6 +96,36 @@ def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def heap() -> tuple[float, float, int]:
+    """glibc's heap in use and free (MiB; NaN elsewhere) and the count of Python objects."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+        in_use, free = info.uordblks / 2**20, info.fordblks / 2**20
+    except (OSError, AttributeError):
+        in_use = free = math.nan
+    return in_use, free, len(gc.get_objects())
+
+
 def type_counts() -> Counter[str]:
     return Counter(type(o).__qualname__ for o in gc.get_objects())
 
@@ -103,6 +140,8 @@ class Soak:
     elapsed: float = 0.0
     text: str = ""
     daily: list[tuple[float, float]] = field(default_factory=list)  # (simulated day, RSS)
+    heap_warm: tuple[float, float, int] = (math.nan, math.nan, 0)
+    heap_end: tuple[float, float, int] = (math.nan, math.nan, 0)
     growers: list[str] = field(default_factory=list)
     types: list[tuple[str, int, int]] = field(default_factory=list)  # (type, warm, end)
 
@@ -145,8 +184,10 @@ async def soak(symbols: int, days: int, seed: int, trace: bool = False) -> Soak:
             seen += n
             day = seen / day_quotes
             result.daily.append((day, rss_mb()))
+            result.heap_end = heap()
             if math.isnan(result.warm) and day >= WARM_DAYS:
                 result.warm = result.daily[-1][1]
+                result.heap_warm = result.heap_end
                 if trace:
                     warm.append((tracemalloc.take_snapshot(), type_counts()))
             elif trace and warm and not late and day >= days - LATE_DAYS:
@@ -195,6 +236,7 @@ def main() -> int:
         help="also print where Python allocations grew (tracemalloc; slower)",
     )
     args = parser.parse_args()
+    tune_allocator()
     r = asyncio.run(soak(args.symbols, args.days, args.seed, args.trace))
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
@@ -211,6 +253,11 @@ def main() -> int:
             "object types grown since the warm-up (gc): "
             + ", ".join(f"{t} {a}->{b}" for t, a, b in r.types)
         )
+    (used0, free0, objects0), (used1, free1, objects1) = r.heap_warm, r.heap_end
+    print(
+        f"from the warm-up to the end: glibc heap in use {used0:.1f} -> {used1:.1f} MiB,"
+        f" free in it {free0:.1f} -> {free1:.1f} MiB; Python objects {objects0:,} -> {objects1:,}"
+    )
     print(f"RSS after the run report (not counted): {r.after_report:.1f} MiB")
     print(f"slope after the warm-up: {r.slope:+.3f} MiB per simulated day")
     print(
