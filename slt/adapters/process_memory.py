@@ -2,13 +2,15 @@
 
 glibc's malloc serves blocks of 128 KiB and more from their own mappings, returned to the
 system when freed, but by default it raises that threshold to the size of each such block freed
-(up to 32 MiB). After the first model training, every training's arrays (binned features,
-gradients, the window's copy: hundreds of KiB to megabytes each) then come from the heap, are
-freed between small long-lived blocks, and the holes stay resident: the soak benchmark saw the
-heap's free memory grow ~10 MiB over 60 simulated days. Pinning the threshold keeps large,
-short-lived blocks out of the heap; trimming once a day hands back what the heap still holds
-free. Both only where the C library is glibc (elsewhere, nothing to do), and an operator's own
-`MALLOC_MMAP_THRESHOLD_` wins.
+(up to 32 MiB). After the first model training, every training's large arrays (the window's
+copy, the feature matrix: megabytes each) then come from the heap, are freed between small
+long-lived blocks, and the holes stay resident: the soak benchmark saw the heap's free memory
+grow ~10 MiB over 60 simulated days. Pinning the threshold at 1 MiB keeps those out of the heap;
+not lower, because at 128 KiB each of gradient boosting's histograms (~220 KiB, thousands per
+fit) became a fresh mapping to fault in, and `slt simulate` ran 8 % slower (at 1 MiB: within
+noise). Trimming after each training and each daily report hands back what the heap still holds
+free. All of it only where the C library is glibc (elsewhere, nothing to do), and an operator's
+own `MALLOC_MMAP_THRESHOLD_` wins.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from functools import cache
 from typing import Any
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
-MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept from growing
+MMAP_THRESHOLD = 1024 * 1024
 
 
 @cache
@@ -43,6 +45,6 @@ def tune_allocator() -> bool:
 
 
 def release_free_memory() -> bool:
-    """Hand the heap's free pages back to the system (daily). True if any were."""
+    """Hand the heap's free pages back to the system. True if any were."""
     libc = _glibc()
     return libc is not None and bool(libc.malloc_trim(0))
