@@ -149,6 +149,9 @@ async def binance_emulator_venue() -> AsyncIterator[Venue]:
 
             async def push(q: Quote) -> None:
                 # The stream carries the exchange's time: stamp the quote now, as it would be.
+                # A quote moves time on, as on the fake venue: what came before it (an order
+                # filled a moment ago) must have an earlier time, so wait for the next ms.
+                await clock.sleep_until(clock.now_ms() + 1)
                 # Until the subscription is live a pushed quote reaches nobody: push again.
                 for _ in range(50):
                     arrived.clear()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 from slt.adapters.binance.ws.backoff import Backoff
 from slt.adapters.binance.ws.pacing import Pacer
@@ -35,6 +35,9 @@ FrameHandler = Callable[[bytes, int], None]  # (raw message, time of the read th
 UrlSource = Callable[[], Awaitable[str]]
 OpenHook = Callable[[], Awaitable[None]]
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
+# How a DeliveringConnection reads: the HTTP handshake, frames it cuts itself, or all of it
+# through the library.
+_HANDSHAKE, _FRAMES, _LIBRARY = "handshake", "frames", "library"
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -56,17 +59,22 @@ def fixed_url(url: str) -> UrlSource:
 
 
 class DeliveringConnection(ClientConnection):
-    """A websockets ClientConnection that hands every data message to `sink` as soon as the
-    protocol parses it, inside the socket's read callback, instead of queueing it for `recv()`.
+    """A websockets ClientConnection that hands every data message to `sink` as soon as it is
+    read, inside the socket's read callback, instead of queueing it for `recv()`.
 
     `recv()` costs a coroutine hop, a queue and a future per message, about a third of what a
     market-data message costs in total; here a message costs one call. Text frames stay bytes
     (orjson checks their UTF-8). Each message comes with the time of the socket read that
     carried it: the clock is read once per read, not once per message, and every message of a
     read arrived together (stamping each as it is handled would add the handling of the ones
-    before it). Control frames (ping, pong, close) take the library's own path, so pings are
-    still answered and closes still reported. `recv()` never returns anything on this
-    connection: wait for `wait_closed()` instead.
+    before it). `recv()` never returns anything on this connection: wait for `wait_closed()`.
+
+    Once the handshake is done, frames are cut here: a whole, final, unmasked text or binary
+    frame without extension bits goes straight to `sink` (the library's generator-based parser
+    cost a third of a message). Every other frame (ping, pong, close, fragments, anything odd)
+    is handed whole to the library, which answers pings, reports closes and fails protocol
+    errors as before, and whose parser therefore always stands at a frame boundary. After a
+    close, a failure, or a frame above the size limit, everything goes to the library.
     """
 
     def __init__(
@@ -77,10 +85,85 @@ class DeliveringConnection(ClientConnection):
         self._now_ms = now_ms
         self._rx_ms = 0
         self._fragments: list[bytes] = []  # of a fragmented message, until its last frame
+        self._mode = _HANDSHAKE
+        self._head = b""  # the handshake's last bytes, to find its end across reads
+        self._partial = b""  # the start of a frame whose end has not arrived
 
     def data_received(self, data: bytes) -> None:
         self._rx_ms = self._now_ms()
-        super().data_received(data)
+        if self._mode is _FRAMES:
+            self._frames(data)
+        elif self._mode is _HANDSHAKE:
+            self._handshake(data)
+        else:
+            super().data_received(data)
+
+    def _handshake(self, data: bytes) -> None:
+        """Everything up to the end of the HTTP response goes to the library (a 101 response
+        has no body, so the first frame starts right after it)."""
+        seen = self._head + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._head = seen[-3:]
+            super().data_received(data)
+            return
+        cut = end + 4 - len(self._head)
+        super().data_received(data[:cut])
+        if self._may_cut():
+            self._mode = _FRAMES
+            self._frames(data[cut:])
+        else:
+            self._to_library(data[cut:])
+
+    def _may_cut(self) -> bool:
+        return self.protocol.state is State.OPEN and not self.protocol.extensions
+
+    def _frames(self, data: bytes) -> None:
+        if self._partial:
+            data = self._partial + data
+            self._partial = b""
+        n = len(data)
+        pos = 0
+        sink, rx_ms, limit = self._sink, self._rx_ms, self.protocol.max_message_size
+        while n - pos >= 2:
+            first, second = data[pos], data[pos + 1]
+            length = second & 0x7F
+            start = pos + 2
+            if length == 126:
+                if n - pos < 4:
+                    break
+                length = int.from_bytes(data[start : start + 2], "big")
+                start += 2
+            elif length == 127:
+                if n - pos < 10:
+                    break
+                length = int.from_bytes(data[start : start + 8], "big")
+                start += 8
+            if limit is not None and length > limit:
+                # The library fails the connection (1009) as soon as it reads this header.
+                self._to_library(data[pos:])
+                return
+            if second & 0x80:
+                start += 4  # a masking key: a server must not send one; the library says so
+            end = start + length
+            if end > n:
+                break
+            # 0x81, 0x82: FIN, no extension bits, text or binary.
+            if (first == 0x81 or first == 0x82) and not second & 0x80 and not self._fragments:
+                sink(data[start:end], rx_ms)
+            else:
+                super().data_received(data[pos:end])
+                if not self._may_cut():  # closing or failed: the library reads the rest
+                    self._to_library(data[end:])
+                    return
+            pos = end
+        if pos < n:
+            self._partial = data[pos:]
+
+    def _to_library(self, rest: bytes) -> None:
+        self._mode = _LIBRARY
+        if rest:
+            super().data_received(rest)
 
     def process_event(self, event: Event) -> None:
         if type(event) is Frame:
