@@ -17,6 +17,7 @@ by the session that owns the HTTP connection and passed in.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -80,18 +81,19 @@ def _quote_feed_config(settings: Settings) -> QuoteFeedConfig:
 
 
 def _pretrain_records(settings: Settings) -> list[dict[str, Any]]:
-    """The outcome records of the state files named in learner.pretrain_from."""
-    records: list[dict[str, Any]] = []
+    """The outcome records of the state files named in learner.pretrain_from: the newest
+    `learner.max_samples` of them, all the training window can hold."""
+    records: deque[dict[str, Any]] = deque(maxlen=settings.learner.max_samples)
     for name in settings.learner.pretrain_from:
         path = Path(name)
         if not path.is_file():
             raise ValueError(f"learner.pretrain_from: {name}: no such file")
         store = SqliteStore(path)
         try:
-            records.extend(r for r in store.samples() if r.get("type") == OUTCOME)
+            records.extend(r for r in store.iter_samples() if r.get("type") == OUTCOME)
         finally:
             store.close()
-    return records
+    return list(records)
 
 
 def _permission_lines(settings: Settings, seed: int) -> PermissionLines:

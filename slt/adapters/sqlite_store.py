@@ -590,9 +590,9 @@ class SqliteStore(Closing, Store):
         with self._transaction():
             self._conn.executemany(_INSERT_SAMPLE, rows)
 
-    def samples(self) -> list[dict[str, Any]]:
-        rows = self._db.query("SELECT data FROM samples ORDER BY id")
-        return [orjson.loads(row["data"]) for row in rows]
+    def iter_samples(self) -> Iterator[dict[str, Any]]:
+        for (data,) in self._conn.execute("SELECT data FROM samples ORDER BY id"):
+            yield orjson.loads(data)
 
     # --- operator commands ---
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -195,7 +195,12 @@ class Store(ABC):
         """Learning samples: a feature vector recorded at decision time and its outcome."""
 
     @abstractmethod
-    def samples(self) -> list[dict[str, Any]]: ...
+    def iter_samples(self) -> Iterator[dict[str, Any]]:
+        """Every sample in the order written, decoded one at a time: after months the log holds
+        hundreds of thousands, which a restart must not hold in memory at once."""
+
+    def samples(self) -> list[dict[str, Any]]:
+        return list(self.iter_samples())
 
     @abstractmethod
     def outcomes_ended_between(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:

@@ -21,6 +21,10 @@ def model_family(family: str) -> str:
     return f"model:{family}"
 
 
+# What `record_outcome` reads of an outcome record.
+PERMISSION_FIELDS = ("family", "close_ms", "r_multiple", "score")
+
+
 def record_outcome(book: PermissionBook, record: Mapping[str, Any], threshold: float) -> None:
     family = outcome_family(record)
     close_ms, r = record["close_ms"], record["r_multiple"]

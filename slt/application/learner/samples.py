@@ -145,18 +145,6 @@ def labelled(records: Iterable[Mapping[str, Any]]) -> list[LabelledSample]:
     ]
 
 
-def open_records(records: Iterable[Mapping[str, Any]], kind: str, key: str) -> list[Any]:
-    """Records of `kind` (entry or virtual_open) whose position has no outcome yet."""
-    opened: dict[int, Mapping[str, Any]] = {}
-    closed: set[int] = set()
-    for r in records:
-        if r.get("type") == kind:
-            opened[r[key]] = r
-        elif r.get("type") == OUTCOME:
-            closed.add(r["ref"])
-    return [r for ref, r in opened.items() if ref not in closed]
-
-
 def _json_float(v: float) -> float | None:
     return None if math.isnan(v) else v  # JSON has no NaN
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,7 @@ from typing import Any
 from slt.application.data_service import DataService, parse_interval
 from slt.application.learner.config import LearnerConfig
 from slt.application.learner.features import feature_vector, named
-from slt.application.learner.permissions import model_family, record_outcome
+from slt.application.learner.permissions import PERMISSION_FIELDS, model_family, record_outcome
 from slt.application.learner.registry import ModelRegistry
 from slt.application.learner.samples import (
     ENTRY,
@@ -48,7 +48,6 @@ from slt.application.learner.samples import (
     decision_from_record,
     decision_record,
     labelled,
-    open_records,
     outcome_record,
 )
 from slt.application.learner.training import TrainResult, train
@@ -136,7 +135,8 @@ class SelfLearningTrader:
         virtual.add_outcome_listener(self._on_outcome)
         feed.add_listener(virtual.on_quote)
         self._pretrain(pretrain)
-        self._restore(store.samples())
+        self._virtual.restore(store.iter_samples())
+        self._restore(store.iter_samples())
 
     def update_rules(self, limits: RiskLimits, params: EmaTrendParams) -> None:
         """Risk limits and strategy parameters of a reloaded configuration, from the next
@@ -162,15 +162,26 @@ class SelfLearningTrader:
             self._new_samples = self._learner.retrain_every
             log.info("%d outcomes of earlier runs join the training samples", len(history))
 
-    def _restore(self, records: list[dict[str, Any]]) -> None:
-        """Resume after a restart: open virtual positions, live entries, known outcomes."""
-        self._virtual.restore(records)
-        for r in open_records(records, ENTRY, "position_id"):
-            self._taken[r["position_id"]] = decision_from_record(r["decision"])
-        self._samples.extend(labelled(records))
-        for r in sorted(
-            (r for r in records if r.get("type") == OUTCOME), key=lambda r: r["close_ms"]
-        ):
+    def _restore(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Resume after a restart: live entries, known outcomes. One pass over the sample log,
+        which after months holds hundreds of thousands of records: what is kept is what is
+        still open, the training window, and four fields an outcome for the permissions."""
+        entries: dict[int, Mapping[str, Any]] = {}
+        closed: set[int] = set()
+        outcomes: list[dict[str, Any]] = []
+        for r in records:
+            kind = r.get("type")
+            if kind == ENTRY:
+                if r["position_id"] not in closed:
+                    entries[r["position_id"]] = r
+            elif kind == OUTCOME:
+                closed.add(r["ref"])
+                entries.pop(r["ref"], None)
+                self._samples.extend(labelled([r]))
+                outcomes.append({k: r[k] for k in PERMISSION_FIELDS if k in r})
+        for ref, r in entries.items():
+            self._taken[ref] = decision_from_record(r["decision"])
+        for r in sorted(outcomes, key=lambda r: r["close_ms"]):
             record_outcome(self.permissions, r, self._learner.min_expected_r)
 
     def _latest(self, symbol: str) -> Quote | None:
