@@ -180,24 +180,24 @@ def test_nothing_is_delivered_after_the_servers_close() -> None:
     run(body)
 
 
-def test_a_frame_above_the_size_limit_fails_the_connection_unread() -> None:
+@pytest.mark.parametrize(
+    ("after_ok", "code"),
+    [
+        # above the size limit: failed from its header, never read whole
+        (frame(Opcode.TEXT, b"x" * (LIMIT + 1))[:20], 1009),
+        # a server must not mask its frames
+        (Frame(Opcode.TEXT, b"hidden").serialize(mask=True, extensions=[]), 1002),
+    ],
+)
+def test_a_faulty_frame_fails_the_connection_through_the_library(
+    after_ok: bytes, code: int
+) -> None:
     def body() -> None:
         conn, _, got, response = opened()
-        conn.data_received(response + frame(Opcode.TEXT, b"x" * (LIMIT + 1))[:20])
-        assert got == []
-        assert conn.protocol.state is not State.OPEN
-        assert conn.protocol.close_sent is not None and conn.protocol.close_sent.code == 1009
-
-    run(body)
-
-
-def test_a_masked_frame_from_the_server_is_a_protocol_error() -> None:
-    def body() -> None:
-        conn, _, got, response = opened()
-        masked = Frame(Opcode.TEXT, b"hidden").serialize(mask=True, extensions=[])
-        conn.data_received(response + frame(Opcode.TEXT, b"ok") + masked)
+        conn.data_received(response + frame(Opcode.TEXT, b"ok") + after_ok)
         assert got == [b"ok"]
-        assert conn.protocol.close_sent is not None and conn.protocol.close_sent.code == 1002
+        assert conn.protocol.state is not State.OPEN
+        assert conn.protocol.close_sent is not None and conn.protocol.close_sent.code == code
 
     run(body)
 
