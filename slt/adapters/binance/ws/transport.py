@@ -88,6 +88,11 @@ class DeliveringConnection(ClientConnection):
         self._mode = _HANDSHAKE
         self._head = b""  # the handshake's last bytes, to find its end across reads
         self._partial = b""  # the start of a frame whose end has not arrived
+        # websockets >= 16 splits max_size into a message and a fragment limit; before, one.
+        protocol = self.protocol
+        self._limit: int | None = getattr(
+            protocol, "max_message_size", getattr(protocol, "max_size", None)
+        )
 
     def data_received(self, data: bytes) -> None:
         self._rx_ms = self._now_ms()
@@ -124,7 +129,7 @@ class DeliveringConnection(ClientConnection):
             self._partial = b""
         n = len(data)
         pos = 0
-        sink, rx_ms, limit = self._sink, self._rx_ms, self.protocol.max_message_size
+        sink, rx_ms, limit = self._sink, self._rx_ms, self._limit
         while n - pos >= 2:
             first, second = data[pos], data[pos + 1]
             length = second & 0x7F
