@@ -87,7 +87,8 @@ class DeliveringConnection(ClientConnection):
         self._fragments: list[bytes] = []  # of a fragmented message, until its last frame
         self._mode = _HANDSHAKE
         self._head = b""  # the handshake's last bytes, to find its end across reads
-        self._partial = b""  # the start of a frame whose end has not arrived
+        self._partial = bytearray()  # the start of a frame whose end has not arrived
+        self._need = 0  # how long that frame is, once its header has come
         # websockets >= 16 splits max_size into a message and a fragment limit; before, one.
         protocol = self.protocol
         self._limit: int | None = getattr(
@@ -125,10 +126,14 @@ class DeliveringConnection(ClientConnection):
 
     def _frames(self, data: bytes) -> None:
         if self._partial:
-            data = self._partial + data
-            self._partial = b""
+            self._partial += data
+            if len(self._partial) < self._need:
+                return  # a long frame over many reads: gathered, not parsed again each time
+            data = bytes(self._partial)
+            self._partial = bytearray()
         n = len(data)
         pos = 0
+        need = 0
         sink, rx_ms, limit = self._sink, self._rx_ms, self._limit
         while n - pos >= 2:
             first, second = data[pos], data[pos + 1]
@@ -152,6 +157,7 @@ class DeliveringConnection(ClientConnection):
                 start += 4  # a masking key: a server must not send one; the library says so
             end = start + length
             if end > n:
+                need = end - pos
                 break
             # 0x81, 0x82: FIN, no extension bits, text or binary.
             if (first == 0x81 or first == 0x82) and not second & 0x80 and not self._fragments:
@@ -163,7 +169,8 @@ class DeliveringConnection(ClientConnection):
                     return
             pos = end
         if pos < n:
-            self._partial = data[pos:]
+            self._partial = bytearray(data[pos:])
+            self._need = need
 
     def _to_library(self, rest: bytes) -> None:
         self._mode = _LIBRARY
