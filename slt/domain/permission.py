@@ -216,8 +216,9 @@ class _Outcomes:
     __slots__ = ("_close", "_next", "_r", "_size")
 
     def __init__(self, capacity: int) -> None:
-        self._close = np.zeros(capacity, dtype=np.int64)
-        self._r = np.zeros(capacity)
+        # Filled, not np.zeros (calloc leaves fresh pages untouched): resident from the start.
+        self._close = np.full(capacity, 0, dtype=np.int64)
+        self._r = np.full(capacity, 0.0)
         self._next = 0  # the slot the next outcome takes
         self._size = 0
 
