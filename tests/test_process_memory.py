@@ -20,8 +20,13 @@ def test_the_threshold_is_pinned_unless_the_operator_set_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     assert process_memory.tune_allocator()
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert not process_memory.tune_allocator()
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    tunables = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=65536"
+    monkeypatch.setenv("GLIBC_TUNABLES", tunables)
     assert not process_memory.tune_allocator()
 
 

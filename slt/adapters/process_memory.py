@@ -10,7 +10,8 @@ not lower, because at 128 KiB each of gradient boosting's histograms (~220 KiB, 
 fit) became a fresh mapping to fault in, and `slt simulate` ran 8 % slower (at 1 MiB: within
 noise). Trimming after each training and each daily report hands back what the heap still holds
 free. All of it only where the C library is glibc (elsewhere, nothing to do), and an operator's
-own `MALLOC_MMAP_THRESHOLD_` wins.
+own threshold (`MALLOC_MMAP_THRESHOLD_`, or `glibc.malloc.mmap_threshold` in `GLIBC_TUNABLES`)
+wins.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _glibc() -> Any | None:
 def tune_allocator() -> bool:
     """At start-up: keep large short-lived blocks in mappings of their own. True if set."""
     libc = _glibc()
-    if libc is None or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    own = "MALLOC_MMAP_THRESHOLD_" in os.environ
+    if libc is None or own or "glibc.malloc.mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 

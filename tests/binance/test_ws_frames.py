@@ -183,11 +183,14 @@ def test_nothing_is_delivered_after_the_servers_close() -> None:
 @pytest.mark.parametrize(
     ("after_ok", "code"),
     [
-        # above the size limit: failed from its header, never read whole
+        # above the size limit: failed from its header, the rest never waited for
         (frame(Opcode.TEXT, b"x" * (LIMIT + 1))[:20], 1009),
-        # a server must not mask its frames
-        (Frame(Opcode.TEXT, b"hidden").serialize(mask=True, extensions=[]), 1002),
+        # a server must not mask its frames: failed from the header too
+        (Frame(Opcode.TEXT, b"x" * 100).serialize(mask=True, extensions=[])[:6], 1002),
+        # an opcode RFC 6455 does not define
+        (bytes([0x83, 0x05]), 1002),
     ],
+    ids=["oversized", "masked", "unknown-opcode"],
 )
 def test_a_faulty_frame_fails_the_connection_through_the_library(
     after_ok: bytes, code: int
@@ -212,5 +215,18 @@ def test_a_long_random_stream_in_random_reads(seed: int) -> None:
         stream = response + b"".join(frame(Opcode.BINARY, m) for m in messages)
         feed(conn, stream, [rng.randrange(len(stream)) for _ in range(400)])
         assert got == messages
+
+    run(body)
+
+
+def test_nothing_is_delivered_once_the_library_failed_the_connection() -> None:
+    # E.g. a keepalive ping that timed out: the library fails the connection outside any
+    # frame; what arrives after it is not data any more.
+    def body() -> None:
+        conn, _, got, response = opened()
+        conn.data_received(response + frame(Opcode.TEXT, b"a"))
+        conn.protocol.fail(1011, "keepalive ping timeout")
+        conn.data_received(frame(Opcode.TEXT, b"b") + frame(Opcode.TEXT, b"c"))
+        assert got == [b"a"]
 
     run(body)

@@ -21,15 +21,22 @@ def model_family(family: str) -> str:
     return f"model:{family}"
 
 
-# What `record_outcome` reads of an outcome record.
-PERMISSION_FIELDS = ("family", "close_ms", "r_multiple", "score")
+# What an outcome is evidence of: (close_ms, family, R multiple, model score or None); a
+# restart holds one per outcome of the log, so a tuple rather than the record.
+Evidence = tuple[int, str, float, float | None]
 
 
 def record_outcome(book: PermissionBook, record: Mapping[str, Any], threshold: float) -> None:
-    family = outcome_family(record)
-    close_ms, r = record["close_ms"], record["r_multiple"]
+    record_evidence(book, evidence_of(record), threshold)
+
+
+def evidence_of(record: Mapping[str, Any]) -> Evidence:
+    return record["close_ms"], outcome_family(record), record["r_multiple"], record.get("score")
+
+
+def record_evidence(book: PermissionBook, evidence: Evidence, threshold: float) -> None:
+    close_ms, family, r, score = evidence
     book.record(family, close_ms, r)
-    score = record.get("score")
     if score is not None and score > threshold:
         book.record(model_family(family), close_ms, r)
 

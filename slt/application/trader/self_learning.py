@@ -33,12 +33,19 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from slt.application.data_service import DataService, parse_interval
 from slt.application.learner.config import LearnerConfig
 from slt.application.learner.features import feature_vector, named
-from slt.application.learner.permissions import PERMISSION_FIELDS, model_family, record_outcome
+from slt.application.learner.permissions import (
+    Evidence,
+    evidence_of,
+    model_family,
+    record_evidence,
+    record_outcome,
+)
 from slt.application.learner.registry import ModelRegistry
 from slt.application.learner.samples import (
     ENTRY,
@@ -168,7 +175,7 @@ class SelfLearningTrader:
         still open, the training window, and four fields an outcome for the permissions."""
         entries: dict[int, Mapping[str, Any]] = {}
         closed: set[int] = set()
-        outcomes: list[dict[str, Any]] = []
+        outcomes: list[Evidence] = []
         for r in records:
             kind = r.get("type")
             if kind == ENTRY:
@@ -178,11 +185,11 @@ class SelfLearningTrader:
                 closed.add(r["ref"])
                 entries.pop(r["ref"], None)
                 self._samples.extend(labelled([r]))
-                outcomes.append({k: r[k] for k in PERMISSION_FIELDS if k in r})
+                outcomes.append(evidence_of(r))
         for ref, r in entries.items():
             self._taken[ref] = decision_from_record(r["decision"])
-        for r in sorted(outcomes, key=lambda r: r["close_ms"]):
-            record_outcome(self.permissions, r, self._learner.min_expected_r)
+        for evidence in sorted(outcomes, key=itemgetter(0)):  # by close time, stable
+            record_evidence(self.permissions, evidence, self._learner.min_expected_r)
 
     def _latest(self, symbol: str) -> Quote | None:
         age = self._feed.latest(symbol)

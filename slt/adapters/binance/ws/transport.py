@@ -38,6 +38,7 @@ _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 # How a DeliveringConnection reads: the HTTP handshake, frames it cuts itself, or all of it
 # through the library.
 _HANDSHAKE, _FRAMES, _LIBRARY = "handshake", "frames", "library"
+_OPCODES = frozenset(int(op) for op in Opcode)
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -131,12 +132,22 @@ class DeliveringConnection(ClientConnection):
                 return  # a long frame over many reads: gathered, not parsed again each time
             data = bytes(self._partial)
             self._partial = bytearray()
+        if self.protocol.state is not State.OPEN:
+            # Closing, or failed by the library (a keepalive timeout): it decides what is still
+            # delivered, as it did for every frame before.
+            self._to_library(data)
+            return
         n = len(data)
         pos = 0
         need = 0
         sink, rx_ms, limit = self._sink, self._rx_ms, self._limit
         while n - pos >= 2:
             first, second = data[pos], data[pos + 1]
+            if second & 0x80 or (first & 0x0F) not in _OPCODES:
+                # Masked (a server must not mask) or an unknown opcode: the library fails the
+                # connection on the header alone, without waiting for the rest of the frame.
+                self._to_library(data[pos:])
+                return
             length = second & 0x7F
             start = pos + 2
             if length == 126:
@@ -153,14 +164,12 @@ class DeliveringConnection(ClientConnection):
                 # The library fails the connection (1009) as soon as it reads this header.
                 self._to_library(data[pos:])
                 return
-            if second & 0x80:
-                start += 4  # a masking key: a server must not send one; the library says so
             end = start + length
             if end > n:
                 need = end - pos
                 break
             # 0x81, 0x82: FIN, no extension bits, text or binary.
-            if (first == 0x81 or first == 0x82) and not second & 0x80 and not self._fragments:
+            if (first == 0x81 or first == 0x82) and not self._fragments:
                 sink(data[start:end], rx_ms)
             else:
                 super().data_received(data[pos:end])
