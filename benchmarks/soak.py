@@ -1,6 +1,6 @@
 """Soak: weeks of simulated trading over 20+ symbols, watching resident memory for growth.
 
-    python benchmarks/soak.py [--symbols 20] [--days 7] [--seed 1] [--trace]
+    python benchmarks/soak.py [--symbols 20] [--days 60] [--seed 1] [--trace]
 
 Writes seeded random-walk 5-minute klines (geometric, with volatility regimes so the strategy
 trades) for each symbol into a temp dir, runs `slt.entrypoints.simulate.simulate` over them, and
@@ -228,7 +228,7 @@ def growers(stats: Sequence[tracemalloc.StatisticDiff]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=20)
-    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--trace",
