@@ -63,8 +63,8 @@ class Outcome:
 class LabelledSample:
     """A training row: features known at `decision_ms`, outcome known from `close_ms`.
 
-    The learner holds up to `learner.max_samples` of them for months: the features are one
-    packed array of doubles (~0.3 KiB a row) rather than a tuple of float objects (~1.1 KiB).
+    Passing through: the learner copies each into its training window's columns
+    (slt.application.learner.window), which is what it holds for months.
     """
 
     decision_ms: int
