@@ -40,8 +40,10 @@ def _glibc() -> Any | None:
 def tune_allocator() -> bool:
     """At start-up: keep large short-lived blocks in mappings of their own. True if set."""
     libc = _glibc()
-    own = "MALLOC_MMAP_THRESHOLD_" in os.environ
-    if libc is None or own or "glibc.malloc.mmap_threshold" in os.environ.get("GLIBC_TUNABLES", ""):
+    own = "MALLOC_MMAP_THRESHOLD_" in os.environ or (
+        "glibc.malloc.mmap_threshold" in os.environ.get("GLIBC_TUNABLES", "")
+    )
+    if libc is None or own:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 

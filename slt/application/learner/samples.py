@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +143,30 @@ def labelled(records: Iterable[Mapping[str, Any]]) -> list[LabelledSample]:
         for r in records
         if r.get("type") == OUTCOME
     ]
+
+
+def open_records(
+    records: Iterable[Mapping[str, Any]],
+    kind: str,
+    key: str,
+    every: Callable[[Mapping[str, Any]], None] | None = None,
+) -> list[Any]:
+    """Records of `kind` (entry or virtual_open) whose position has no outcome yet, in one pass
+    over the log that holds only the ones still open (after months it has hundreds of
+    thousands); `every` sees each record on the way."""
+    opened: dict[int, Mapping[str, Any]] = {}
+    closed: set[int] = set()
+    for r in records:
+        if every is not None:
+            every(r)
+        t = r.get("type")
+        if t == kind:
+            if r[key] not in closed:
+                opened[r[key]] = r
+        elif t == OUTCOME:
+            closed.add(r["ref"])
+            opened.pop(r["ref"], None)
+    return list(opened.values())
 
 
 def _json_float(v: float) -> float | None:

@@ -55,6 +55,7 @@ from slt.application.learner.samples import (
     decision_from_record,
     decision_record,
     labelled,
+    open_records,
     outcome_record,
 )
 from slt.application.learner.training import TrainResult, train
@@ -173,21 +174,15 @@ class SelfLearningTrader:
         """Resume after a restart: live entries, known outcomes. One pass over the sample log,
         which after months holds hundreds of thousands of records: what is kept is what is
         still open, the training window, and four fields an outcome for the permissions."""
-        entries: dict[int, Mapping[str, Any]] = {}
-        closed: set[int] = set()
         outcomes: list[Evidence] = []
-        for r in records:
-            kind = r.get("type")
-            if kind == ENTRY:
-                if r["position_id"] not in closed:
-                    entries[r["position_id"]] = r
-            elif kind == OUTCOME:
-                closed.add(r["ref"])
-                entries.pop(r["ref"], None)
+
+        def learn(r: Mapping[str, Any]) -> None:
+            if r.get("type") == OUTCOME:
                 self._samples.extend(labelled([r]))
                 outcomes.append(evidence_of(r))
-        for ref, r in entries.items():
-            self._taken[ref] = decision_from_record(r["decision"])
+
+        for r in open_records(records, ENTRY, "position_id", learn):
+            self._taken[r["position_id"]] = decision_from_record(r["decision"])
         for evidence in sorted(outcomes, key=itemgetter(0)):  # by close time, stable
             record_evidence(self.permissions, evidence, self._learner.min_expected_r)
 

@@ -29,12 +29,12 @@ from decimal import Decimal
 from typing import Any
 
 from slt.application.learner.samples import (
-    OUTCOME,
     VIRTUAL_OPEN,
     Decision,
     Outcome,
     decision_from_record,
     decision_record,
+    open_records,
     outcome_record,
 )
 from slt.application.position_controller import ExitSettings
@@ -121,22 +121,14 @@ class VirtualBook:
         self.opened += 1
 
     def restore(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """Resume the virtual positions of a previous run that had not closed; return how many.
-        One pass over the sample log, keeping only what is still open."""
-        opened: dict[int, Mapping[str, Any]] = {}
-        closed: set[int] = set()
-        for r in records:
-            kind = r.get("type")
-            if kind == VIRTUAL_OPEN:
-                vid = r["virtual_id"]
-                if vid not in closed:
-                    opened[vid] = r
-                # Below every id ever handed out, closed ones included: an id names one outcome.
-                self._next_id = min(self._next_id, vid - 1)
-            elif kind == OUTCOME:
-                closed.add(r["ref"])
-                opened.pop(r["ref"], None)
-        resumed = list(opened.values())
+        """Resume the virtual positions of a previous run that had not closed; return how many."""
+
+        def below(r: Mapping[str, Any]) -> None:
+            # Below every id ever handed out, closed ones included: an id names one outcome.
+            if r.get("type") == VIRTUAL_OPEN:
+                self._next_id = min(self._next_id, r["virtual_id"] - 1)
+
+        resumed = open_records(records, VIRTUAL_OPEN, "virtual_id", below)
         for r in resumed:
             decision = decision_from_record(r["decision"])
             self._track(r["virtual_id"], decision, r["not_taken"], r["plan"])
